@@ -1,0 +1,1 @@
+"""backendless_aio: an asyncio-native client for the Backendless user service."""
