@@ -1,1 +1,63 @@
-"""backendless_aio: an asyncio-native client for the Backendless user service."""
+"""backendless_aio: an asyncio-native client for the Backendless user service.
+
+::
+
+    async with Backendless(app_id=APP_ID, api_key=API_KEY) as app:
+        user = await app.users.login(email, password)
+        user.set_property("phoneNumber", "5551212")
+        await app.users.update(user)
+"""
+
+from ._codes import UserStatus
+from .callbacks import AsyncCallback, Call, awaitable_from_callback
+from .client import Backendless
+from .config import ClientConfig, RetryPolicy, Timeout
+from .errors import *  # noqa: F403 - the fault tree is part of the public API
+from .errors import __all__ as _errors_all
+from .events import (
+    Event,
+    OperationFailed,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+    SessionExpired,
+    UserLoggedIn,
+    UserLoggedOut,
+    UserRegistered,
+    UserUpdated,
+)
+from .models import BackendlessUser
+from .sessions import FileSessionStore, MemorySessionStore, SessionStore, StoredSession
+from .users import AsyncUserService
+from .wire import UserClassProperty
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncCallback",
+    "AsyncUserService",
+    "Backendless",
+    "BackendlessUser",
+    "Call",
+    "ClientConfig",
+    "Event",
+    "FileSessionStore",
+    "MemorySessionStore",
+    "OperationFailed",
+    "RequestSent",
+    "ResponseReceived",
+    "RetryPolicy",
+    "RetryScheduled",
+    "SessionExpired",
+    "SessionStore",
+    "StoredSession",
+    "Timeout",
+    "UserClassProperty",
+    "UserLoggedIn",
+    "UserLoggedOut",
+    "UserRegistered",
+    "UserStatus",
+    "UserUpdated",
+    "awaitable_from_callback",
+    *_errors_all,
+]

@@ -92,7 +92,7 @@ class Route(str, enum.Enum):
     IS_VALID_TOKEN = "users/isvalidusertoken/{token}"
     UPDATE = "users/{objectId}"
     FIND_BY_ID = "data/Users/{objectId}"
-    USER_BY_ID = "users/{objectId}"
+    USER_BY_ID = "users/{objectId}"  # noqa: PIE796 - GET form of the same path
     DESCRIBE = "users/userclassprops"
     RESTORE_PASSWORD = "users/restorepassword/{identity}"
     RESEND_CONFIRMATION = "users/resendconfirmation/{identity}"

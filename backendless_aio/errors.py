@@ -1,0 +1,448 @@
+"""The fault tree: one root, ``BackendlessError``; server faults by code; transport problems apart.
+
+Every class here keeps secrets out of its text: messages from the server are redacted before an
+exception is built (see :func:`backendless_aio.wire.redact`), and no exception carries headers,
+URLs or bodies beyond a short, redacted snippet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ._codes import Code
+
+__all__ = [
+    "AccountDisabled",
+    "AccountLocked",
+    "AccountStatusInvalid",
+    "BackendlessError",
+    "BackendlessFault",
+    "BackendlessTimeout",
+    "CallbackHandlerError",
+    "CannotModifyAnotherUser",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "EmptyLogin",
+    "GeneralRegistrationError",
+    "IdNotAllowed",
+    "IdentityConflict",
+    "InvalidLogin",
+    "InvalidUserToken",
+    "LoginDisabled",
+    "LogoutFailed",
+    "LogoutInvalidApp",
+    "MalformedEmail",
+    "MalformedResponse",
+    "MissingIdentity",
+    "MissingPassword",
+    "OperationCancelled",
+    "RateLimited",
+    "RegistrationDisabled",
+    "RequiredPropertyMissing",
+    "RequiredPropertyWouldBeEmpty",
+    "SecondLoginRefused",
+    "SessionOver",
+    "StatusChangeNotAllowed",
+    "TooManySessions",
+    "TransportError",
+    "UnexpectedStatus",
+    "UnknownProperty",
+    "UnknownPropertyOnUpdate",
+    "UpdateFailed",
+    "UserAlreadyExists",
+    "UserNotFound",
+    "UserNotLoggedIn",
+    "WrongApplication",
+    "fault_class",
+]
+
+
+class BackendlessError(Exception):
+    """The root of every error this library raises."""
+
+
+class ConfigurationError(BackendlessError, ValueError):
+    """A setting or an argument is wrong; raised before anything is sent."""
+
+
+class BackendlessFault(BackendlessError):
+    """A fault answered by Backendless (or refused by the client the way Backendless would).
+
+    ``code`` is Backendless's fault code (``None`` when the answer had none), ``message`` its text
+    (redacted), ``detail`` the ``errorData`` object, ``status`` the HTTP status (``None`` for a
+    client-side refusal), ``route`` the route template (``PUT users/{objectId}``) and
+    ``operation`` the library operation (``users.update``).
+    """
+
+    #: The code this class stands for; ``None`` on the general class.
+    CODE: ClassVar[int | None] = None
+    #: What the code means, for the README's fault table and the CLI.
+    MEANING: ClassVar[str] = "a fault answered by Backendless"
+
+    code: int | None
+    message: str
+    detail: Mapping[str, Any]
+    status: int | None
+    route: str | None
+    operation: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+        status: int | None = None,
+        route: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code if code is not None else self.CODE
+        self.message = message
+        self.detail = dict(detail) if detail else {}
+        self.status = status
+        self.route = route
+        self.operation = operation
+
+    @property
+    def fault_code(self) -> str | None:
+        """The code as a string, as the .NET SDK's ``FaultCode`` has it."""
+        return None if self.code is None else str(self.code)
+
+    def __str__(self) -> str:
+        where = []
+        if self.route:
+            where.append(self.route)
+        if self.status is not None:
+            where.append(f"HTTP {self.status}")
+        else:
+            where.append("refused by the client")
+        head = f"[{self.code}] " if self.code is not None else ""
+        return f"{head}{self.message} ({', '.join(where)})"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
+            f"status={self.status!r}, route={self.route!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_fault,
+            (type(self), self.message, self.code, self.detail, self.status, self.route,
+             self.operation),
+        )
+
+
+def _rebuild_fault(
+    cls: type[BackendlessFault],
+    message: str,
+    code: int | None,
+    detail: Mapping[str, Any],
+    status: int | None,
+    route: str | None,
+    operation: str | None,
+) -> BackendlessFault:
+    return cls(message, code=code, detail=detail, status=status, route=route, operation=operation)
+
+
+class SessionOver(BackendlessFault):
+    """The server says the session is over (3023, 3064, 3090, 3091): the local session is dropped,
+    as the official SDKs do, and the error is passed on."""
+
+    MEANING = "the session is over; log in again"
+
+
+# The documented codes, one class each: ``except UserNotLoggedIn`` and ``fault.code == 3028``
+# both work.
+
+
+class RateLimited(BackendlessFault):
+    """999: the request-per-second limit is exhausted."""
+
+    CODE = int(Code.RATE_LIMIT)
+    MEANING = "the request-per-second limit is exhausted"
+
+
+class WrongApplication(BackendlessFault):
+    """2002: wrong application id or API key, or the version is disabled."""
+
+    CODE = int(Code.WRONG_APP)
+    MEANING = "wrong application id or API key, or the version is disabled"
+
+
+class LoginDisabled(BackendlessFault):
+    """3000: login is disabled for this account."""
+
+    CODE = int(Code.LOGIN_DISABLED)
+    MEANING = "login is disabled for this account"
+
+
+class SecondLoginRefused(BackendlessFault):
+    """3002: multiple logins are disabled and this account is logged in already."""
+
+    CODE = int(Code.SECOND_LOGIN_REFUSED)
+    MEANING = "multiple logins are disabled and this account is logged in already"
+
+
+class InvalidLogin(BackendlessFault):
+    """3003: invalid login or password."""
+
+    CODE = int(Code.INVALID_LOGIN)
+    MEANING = "invalid login or password"
+
+
+class EmptyLogin(BackendlessFault):
+    """3006: login or password is empty."""
+
+    CODE = int(Code.EMPTY_LOGIN)
+    MEANING = "login or password is empty"
+
+
+class LogoutInvalidApp(BackendlessFault):
+    """3007: logout: invalid application."""
+
+    CODE = int(Code.LOGOUT_INVALID_APP)
+    MEANING = "logout: invalid application"
+
+
+class RegistrationDisabled(BackendlessFault):
+    """3009: user registration is disabled for this application."""
+
+    CODE = int(Code.REGISTRATION_DISABLED)
+    MEANING = "user registration is disabled for this application"
+
+
+class UnknownProperty(BackendlessFault):
+    """3010: a property is not in the schema and dynamic schema is disabled."""
+
+    CODE = int(Code.REGISTER_UNKNOWN_PROPERTY)
+    MEANING = "a property is not in the schema and dynamic schema is disabled"
+
+
+class MissingPassword(BackendlessFault):
+    """3011: the password is missing."""
+
+    CODE = int(Code.REGISTER_NO_PASSWORD)
+    MEANING = "the password is missing"
+
+
+class RequiredPropertyMissing(BackendlessFault):
+    """3012: a required property is missing."""
+
+    CODE = int(Code.REGISTER_REQUIRED_MISSING)
+    MEANING = "a required property is missing"
+
+
+class MissingIdentity(BackendlessFault):
+    """3013: the identity property has no value."""
+
+    CODE = int(Code.REGISTER_NO_IDENTITY)
+    MEANING = "the identity property has no value"
+
+
+class IdentityConflict(BackendlessFault):
+    """3018: another user already has this identity (email by default)."""
+
+    CODE = int(Code.IDENTITY_CONFLICT)
+    MEANING = "another user already has this identity (email by default)"
+
+
+class GeneralRegistrationError(BackendlessFault):
+    """3021: general registration error."""
+
+    CODE = int(Code.REGISTER_GENERAL)
+    MEANING = "general registration error"
+
+
+class LogoutFailed(SessionOver):
+    """3023: general logout error; session over."""
+
+    CODE = int(Code.LOGOUT_GENERAL)
+    MEANING = "general logout error; session over"
+
+
+class UpdateFailed(BackendlessFault):
+    """3024: general update error; the message says what went wrong."""
+
+    CODE = int(Code.UPDATE_GENERAL)
+    MEANING = "general update error; the message says what went wrong"
+
+
+class UserNotLoggedIn(BackendlessFault):
+    """3028: no user is logged in."""
+
+    CODE = int(Code.NOT_LOGGED_IN)
+    MEANING = "no user is logged in"
+
+
+class CannotModifyAnotherUser(BackendlessFault):
+    """3029: the session belongs to another user."""
+
+    CODE = int(Code.ANOTHER_USER)
+    MEANING = "the session belongs to another user"
+
+
+class UserNotFound(BackendlessFault):
+    """3030: no user has that objectId."""
+
+    CODE = int(Code.USER_NOT_FOUND)
+    MEANING = "no user has that objectId"
+
+
+class UnknownPropertyOnUpdate(BackendlessFault):
+    """3031: the update would create a property while dynamic schema is disabled."""
+
+    CODE = int(Code.UPDATE_UNKNOWN_PROPERTY)
+    MEANING = "the update would create a property while dynamic schema is disabled"
+
+
+class UserAlreadyExists(BackendlessFault):
+    """3033: a user with this identity already exists."""
+
+    CODE = int(Code.USER_EXISTS)
+    MEANING = "a user with this identity already exists"
+
+
+class AccountLocked(BackendlessFault):
+    """3036: the account is locked after too many failed logins."""
+
+    CODE = int(Code.ACCOUNT_LOCKED)
+    MEANING = "the account is locked after too many failed logins"
+
+
+class IdNotAllowed(BackendlessFault):
+    """3039: 'id' may not be used as a property at registration."""
+
+    CODE = int(Code.REGISTER_ID_PROPERTY)
+    MEANING = "'id' may not be used as a property at registration"
+
+
+class MalformedEmail(BackendlessFault):
+    """3040: the email address is malformed."""
+
+    CODE = int(Code.MALFORMED_EMAIL)
+    MEANING = "the email address is malformed"
+
+
+class TooManySessions(BackendlessFault):
+    """3044: too many concurrent sessions for this account."""
+
+    CODE = int(Code.TOO_MANY_SESSIONS)
+    MEANING = "too many concurrent sessions for this account"
+
+
+class RequiredPropertyWouldBeEmpty(BackendlessFault):
+    """3045: the update would leave a required property without a value."""
+
+    CODE = int(Code.UPDATE_REQUIRED_MISSING)
+    MEANING = "the update would leave a required property without a value"
+
+
+class StatusChangeNotAllowed(BackendlessFault):
+    """3054: only a server-side API key may change a user's status."""
+
+    CODE = int(Code.STATUS_NOT_ALLOWED)
+    MEANING = "only a server-side API key may change a user's status"
+
+
+class InvalidUserToken(SessionOver):
+    """3064: the user token does not exist or has expired; log in again."""
+
+    CODE = int(Code.INVALID_TOKEN)
+    MEANING = "the user token does not exist or has expired; log in again"
+
+
+class AccountDisabled(SessionOver):
+    """3090: the account is disabled."""
+
+    CODE = int(Code.ACCOUNT_DISABLED)
+    MEANING = "the account is disabled"
+
+
+class AccountStatusInvalid(SessionOver):
+    """3091: the account's status does not allow this; session over."""
+
+    CODE = int(Code.ACCOUNT_STATUS_INVALID)
+    MEANING = "the account's status does not allow this; session over"
+
+
+_BY_CODE: dict[int, type[BackendlessFault]] = {
+    cls.CODE: cls
+    for cls in (
+        RateLimited, WrongApplication, LoginDisabled, SecondLoginRefused, InvalidLogin,
+        EmptyLogin, LogoutInvalidApp, RegistrationDisabled, UnknownProperty, MissingPassword,
+        RequiredPropertyMissing, MissingIdentity, IdentityConflict, GeneralRegistrationError,
+        LogoutFailed, UpdateFailed, UserNotLoggedIn, CannotModifyAnotherUser, UserNotFound,
+        UnknownPropertyOnUpdate, UserAlreadyExists, AccountLocked, IdNotAllowed, MalformedEmail,
+        TooManySessions, RequiredPropertyWouldBeEmpty, StatusChangeNotAllowed, InvalidUserToken,
+        AccountDisabled, AccountStatusInvalid,
+    )
+    if cls.CODE is not None
+}
+
+
+def fault_class(code: int | None) -> type[BackendlessFault]:
+    """The class for a fault code: its own where documented, else :class:`BackendlessFault`."""
+    if code is None:
+        return BackendlessFault
+    return _BY_CODE.get(code, BackendlessFault)
+
+
+def fault_table() -> list[tuple[int, str, str]]:
+    """``(code, class name, meaning)`` for every documented code, sorted by code."""
+    return sorted((code, cls.__name__, cls.MEANING) for code, cls in _BY_CODE.items())
+
+
+class TransportError(BackendlessError):
+    """No usable answer arrived: the connection failed, timed out, or the answer made no sense.
+
+    ``operation`` is the library operation (``users.update``), ``route`` the route template.
+    """
+
+    def __init__(self, message: str, *, operation: str | None = None,
+                 route: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.route = route
+
+    def __str__(self) -> str:
+        if self.route:
+            return f"{self.message} ({self.route})"
+        return self.message
+
+
+class ConnectionFailed(TransportError):
+    """The connection could not be made, or was dropped before the whole answer arrived."""
+
+
+class BackendlessTimeout(TransportError, TimeoutError):
+    """The operation took longer than its timeout."""
+
+
+class MalformedResponse(TransportError):
+    """An answer arrived that is not what the contract says: not JSON, truncated, an HTML page,
+    an error without a code, an empty body where a user was expected, or far too large.
+
+    ``status`` is the HTTP status; ``snippet`` a short, redacted quote of what arrived.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, snippet: str = "",
+                 operation: str | None = None, route: str | None = None) -> None:
+        super().__init__(message, operation=operation, route=route)
+        self.status = status
+        self.snippet = snippet
+
+
+class UnexpectedStatus(MalformedResponse):
+    """An HTTP error status whose body is not a Backendless fault (e.g. a proxy's 502 page)."""
+
+
+class OperationCancelled(BackendlessError):
+    """The operation was cancelled before it finished (reported to callback fault handlers)."""
+
+
+class CallbackHandlerError(BackendlessError):
+    """A callback's response or fault handler raised; the handler's exception is the cause."""

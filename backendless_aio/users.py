@@ -1,0 +1,400 @@
+"""AsyncUserService: the Backendless user service as coroutines, one scope per logged-in user."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from . import wire
+from ._codes import USER_TOKEN_KEY, Route, UserStatus
+from ._constants import DEFAULT_SESSION_KEY
+from .callbacks import AsyncCallback, Call
+from .config import Timeout
+from .errors import ConfigurationError, EmptyLogin, SessionOver, UserNotLoggedIn
+from .events import (
+    Event,
+    Hooks,
+    SessionExpired,
+    UserLoggedIn,
+    UserLoggedOut,
+    UserRegistered,
+    UserUpdated,
+)
+from .models import BackendlessUser
+from .sessions import SessionState, SessionStore, StoredSession
+from .transport import Outcome, Transport
+from .wire import UserClassProperty
+
+__all__ = ["AsyncUserService"]
+
+T = TypeVar("T")
+E = TypeVar("E", bound=Event)
+TimeoutArg = Timeout | float | None
+
+_UPDATE_ROUTE = f"PUT {Route.UPDATE.value}"
+
+
+class AsyncUserService:
+    """The user service of one session scope.
+
+    ``app.users`` is the app's default scope. ``app.users.session()`` makes another scope with its
+    own current user and token, sharing the app's connection pool; a bot keeps one per end user.
+    Every operation returns a :class:`~backendless_aio.callbacks.Call`: await it, or pass an
+    :class:`~backendless_aio.AsyncCallback` as the last argument to get the callback style.
+    Each takes ``timeout=`` (seconds, or a :class:`~backendless_aio.Timeout`) for that call.
+    """
+
+    __slots__ = ("_hooks", "_reload", "_state", "_store", "_tasks", "_transport")
+
+    def __init__(self, transport: Transport, hooks: Hooks, store: SessionStore,
+                 tasks: set[asyncio.Task[Any]], state: SessionState | None = None) -> None:
+        self._transport = transport
+        self._hooks = hooks
+        self._store = store
+        self._tasks = tasks
+        self._state = state if state is not None else SessionState(key=DEFAULT_SESSION_KEY)
+        self._reload: asyncio.Task[BackendlessUser | None] | None = None
+
+    # -- scopes ---------------------------------------------------------------------------------
+    def session(self, key: str | None = None, *, user_token: str | None = None,
+                object_id: str | None = None) -> AsyncUserService:
+        """A new, independent scope sharing this app's pool and hooks.
+
+        ``key`` names the scope in the session store (``"telegram:12345"``); ``user_token`` and
+        ``object_id`` resume a known session without logging in.
+        """
+        if (user_token is None) != (object_id is None):
+            raise ConfigurationError("give both user_token and object_id, or neither")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ConfigurationError("a session key must be a non-empty string")
+        state = SessionState(key=key if key is not None else f"scope-{id(object()):x}",
+                             user_token=user_token, object_id=object_id)
+        return AsyncUserService(self._transport, Hooks(parent=self._hooks.root), self._store,
+                                self._tasks, state)
+
+    def on(self, event_type: type[E], handler: Any) -> Any:
+        """Subscribe to events of this scope only; returns the unsubscribe function."""
+        return self._hooks.on(event_type, handler)
+
+    @property
+    def key(self) -> str:
+        """This scope's key in the session store."""
+        return self._state.key
+
+    @property
+    def current_user(self) -> BackendlessUser | None:
+        """The logged-in user as last loaded, or None (see :meth:`get_current_user`)."""
+        return self._state.user
+
+    @property
+    def user_token(self) -> str | None:
+        """The session's token, or None when logged out. A secret: never log it."""
+        return self._state.user_token
+
+    @property
+    def object_id(self) -> str | None:
+        """The logged-in user's objectId, or None."""
+        return self._state.object_id
+
+    @property
+    def is_logged_in(self) -> bool:
+        """Whether this scope holds a session (locally; see :meth:`is_valid_login`)."""
+        return self._state.user_token is not None
+
+    def __repr__(self) -> str:
+        return f"<AsyncUserService {self._state!r}>"
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _call(self, coro: Any, callback: AsyncCallback[T] | None) -> Call[T]:
+        return Call(coro, callback, self._tasks)
+
+    async def _send(self, request: wire.Request, timeout: TimeoutArg = None,
+                    outcome: Outcome | None = None) -> Any:
+        token = self._state.user_token
+        try:
+            return await self._transport.send(
+                request, token, self._hooks, None if timeout is None else Timeout.of(timeout),
+                outcome)
+        except SessionOver as fault:
+            if token is not None and self._state.user_token == token:
+                await self._session_over(fault)
+            raise
+
+    async def _session_over(self, fault: SessionOver) -> None:
+        object_id = self._state.object_id
+        self._state.clear()
+        await self._store.delete(self._state.key)
+        if self._hooks.wants(SessionExpired):
+            await self._hooks.emit(SessionExpired(
+                operation=fault.operation or "", route=fault.route or "", object_id=object_id,
+                fault_code=fault.code, session_key=self._state.key))
+
+    async def _emit(self, event: Event) -> None:
+        await self._hooks.emit(event)
+
+    # -- register / login / logout --------------------------------------------------------------
+    def register(self, user: BackendlessUser | Mapping[str, Any],
+                 callback: AsyncCallback[BackendlessUser] | None = None, *,
+                 timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+        """POST users/register: store a new user (this does not log in).
+
+        The given BackendlessUser gets the server's answer merged in (objectId, created...) and
+        is returned; a mapping gives a new BackendlessUser.
+        """
+        return self._call(self._register(user, timeout), callback)
+
+    async def _register(self, user: BackendlessUser | Mapping[str, Any],
+                        timeout: TimeoutArg) -> BackendlessUser:
+        if not isinstance(user, BackendlessUser):
+            user = BackendlessUser(user)
+        body = {**user._props, **user._changes()}
+        request = wire.register(body)
+        outcome = Outcome() if self._hooks.wants(UserRegistered) else None
+        data = await self._send(request, timeout, outcome)
+        user._merge_answer(data, body)
+        user._mark_clean()
+        if outcome is not None:
+            await self._emit(UserRegistered(operation=request.operation,
+                                            route=request.log_route,
+                                            object_id=user.object_id or "",
+                                            duration_ms=outcome.duration_ms))
+        return user
+
+    def login(self, login: str, password: str,
+              callback: AsyncCallback[BackendlessUser] | None = None, *,
+              stay_logged_in: bool = False, timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+        """POST users/login: start this scope's session; returns the user.
+
+        ``stay_logged_in`` saves the token and objectId in the app's session store, so that
+        :meth:`restore` can resume the session after a restart.
+        """
+        return self._call(self._login(login, password, stay_logged_in, timeout), callback)
+
+    async def _login(self, login: str, password: str, stay_logged_in: bool,
+                     timeout: TimeoutArg) -> BackendlessUser:
+        if not isinstance(login, str) or not login or not isinstance(password, str) \
+                or not password:
+            raise EmptyLogin("login and password must be non-empty strings",
+                             operation="users.login", route=f"POST {Route.LOGIN.value}")
+        return await self._start_session(wire.login(login, password), stay_logged_in, timeout)
+
+    def login_as_guest(self, callback: AsyncCallback[BackendlessUser] | None = None, *,
+                       stay_logged_in: bool = False,
+                       timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+        """POST users/register/guest: a guest session (userStatus GUEST)."""
+        return self._call(self._start_session(wire.login_as_guest(), stay_logged_in, timeout),
+                          callback)
+
+    async def _start_session(self, request: wire.Request, stay_logged_in: bool,
+                             timeout: TimeoutArg) -> BackendlessUser:
+        outcome = Outcome() if self._hooks.wants(UserLoggedIn) else None
+        data = await self._send(request, timeout, outcome)
+        token = data.pop(USER_TOKEN_KEY)
+        user = BackendlessUser._from_wire(data)
+        state = self._state
+        state.set(token, user)
+        state.persistent = stay_logged_in
+        if stay_logged_in:
+            await self._store.save(state.key, StoredSession(user_token=token,
+                                                            object_id=user.object_id or ""))
+        if outcome is not None:
+            await self._emit(UserLoggedIn(
+                operation=request.operation, route=request.log_route,
+                object_id=user.object_id or "",
+                guest=user.user_status == UserStatus.GUEST.value,
+                duration_ms=outcome.duration_ms))
+        return user
+
+    def logout(self, callback: AsyncCallback[None] | None = None, *,
+               timeout: TimeoutArg = None) -> Call[None]:
+        """GET users/logout: end the session on the server and here (and in the store).
+
+        As in the official SDKs, if the server says the session is over already (3023, 3064,
+        3090, 3091) the local session is dropped and the fault is raised.
+        """
+        return self._call(self._logout(timeout), callback)
+
+    async def _logout(self, timeout: TimeoutArg) -> None:
+        state = self._state
+        object_id = state.object_id
+        if state.user_token is not None:
+            await self._send(wire.logout(), timeout)
+        state.clear()
+        await self._store.delete(state.key)
+        if self._hooks.wants(UserLoggedOut):
+            await self._emit(UserLoggedOut(operation="users.logout",
+                                           route=f"GET {Route.LOGOUT.value}",
+                                           object_id=object_id))
+
+    async def restore(self) -> bool:
+        """Resume this scope's session from the session store; True if one was found.
+
+        Nothing is sent: the token is checked by the first call that uses it (or call
+        :meth:`is_valid_login`). The user is loaded on demand by :meth:`get_current_user`.
+        """
+        stored = await self._store.load(self._state.key)
+        if stored is None:
+            return False
+        self._state.user_token = stored.user_token
+        self._state.object_id = stored.object_id
+        self._state.user = None
+        self._state.persistent = True
+        return True
+
+    # -- the current user -----------------------------------------------------------------------
+    def get_current_user(self, callback: AsyncCallback[BackendlessUser | None] | None = None,
+                         *, reload: bool = False,
+                         timeout: TimeoutArg = None) -> Call[BackendlessUser | None]:
+        """The logged-in user; loaded from the server when not known yet or ``reload``.
+
+        Concurrent calls share one request. None when nobody is logged in.
+        """
+        return self._call(self._get_current_user(reload, timeout), callback)
+
+    async def _get_current_user(self, reload: bool,
+                                timeout: TimeoutArg) -> BackendlessUser | None:
+        state = self._state
+        if state.user is not None and not reload:
+            return state.user
+        if state.object_id is None or state.user_token is None:
+            return None
+        task = self._reload
+        if task is None or task.done():
+            task = self._reload = asyncio.get_running_loop().create_task(
+                self._load_current(state.object_id, timeout))
+        return await asyncio.shield(task)
+
+    async def _load_current(self, object_id: str, timeout: TimeoutArg) -> BackendlessUser | None:
+        data = await self._send(wire.find_by_id(object_id), timeout)
+        state = self._state
+        if state.object_id != object_id:  # logged out or in as somebody else meanwhile
+            return state.user
+        if state.user is not None:
+            state.user._merge_answer(data, {})
+        else:
+            state.user = BackendlessUser._from_wire(data)
+        return state.user
+
+    def is_valid_login(self, callback: AsyncCallback[bool] | None = None, *,
+                       timeout: TimeoutArg = None) -> Call[bool]:
+        """GET users/isvalidusertoken/{token}: whether the session is still alive on the server.
+
+        False without a request when this scope holds no token.
+        """
+        return self._call(self._is_valid_login(timeout), callback)
+
+    async def _is_valid_login(self, timeout: TimeoutArg) -> bool:
+        token = self._state.user_token
+        if token is None:
+            return False
+        result: bool = await self._send(wire.is_valid_token(token), timeout)
+        return result
+
+    # -- update ---------------------------------------------------------------------------------
+    def update(self, user: BackendlessUser,
+               callback: AsyncCallback[BackendlessUser] | None = None, *,
+               timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+        """PUT users/{objectId}: send the properties changed since the user was loaded.
+
+        The server's answer (the whole stored user) is merged into ``user``, which is returned.
+        Refused before any request when this scope is logged out (3028, like the server) or the
+        user has no objectId.
+        """
+        return self._call(self._update(user, timeout), callback)
+
+    async def _update(self, user: BackendlessUser, timeout: TimeoutArg) -> BackendlessUser:
+        if not isinstance(user, BackendlessUser):
+            raise TypeError(f"update takes a BackendlessUser, not {type(user).__name__}")
+        object_id = user.object_id
+        if object_id is None:
+            raise ConfigurationError(
+                "update needs a user with an objectId: use the user that login, register or "
+                "find_by_id returned")
+        state = self._state
+        if state.user_token is None:
+            raise UserNotLoggedIn("User not logged in or wrong user id: log in before updating",
+                                  operation="users.update", route=_UPDATE_ROUTE)
+        changes = user._changes()
+        request = wire.update(object_id, changes, wire.dumps(changes))
+        outcome = Outcome() if self._hooks.wants(UserUpdated) else None
+        data = await self._send(request, timeout, outcome)
+        current = state.user
+        if current is not None and current is not user and current.object_id == object_id:
+            current._merge_answer(dict(data), {})
+        user._merge_answer(data, changes)
+        if user._password is not None and user._password is changes.get("password"):
+            user._password = None
+        if outcome is not None:
+            await self._emit(UserUpdated(operation=request.operation, route=request.log_route,
+                                         object_id=object_id,
+                                         changed=request.fields["changed"],
+                                         attempt=outcome.attempt,
+                                         duration_ms=outcome.duration_ms))
+        return user
+
+    # -- the rest of the contract ---------------------------------------------------------------
+    def find_by_id(self, object_id: str, callback: AsyncCallback[BackendlessUser] | None = None,
+                   *, props: Iterable[str] | None = None,
+                   timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+        """GET data/Users/{objectId} (or users/{objectId}?props=... with ``props``)."""
+        return self._call(self._find_by_id(object_id, props, timeout), callback)
+
+    async def _find_by_id(self, object_id: str, props: Iterable[str] | None,
+                          timeout: TimeoutArg) -> BackendlessUser:
+        data = await self._send(wire.find_by_id(object_id, props), timeout)
+        return BackendlessUser._from_wire(data)
+
+    def describe_user_class(self, callback: AsyncCallback[list[UserClassProperty]] | None = None,
+                            *, timeout: TimeoutArg = None) -> Call[list[UserClassProperty]]:
+        """GET users/userclassprops: the Users class's properties."""
+        return self._call(self._describe(timeout), callback)
+
+    async def _describe(self, timeout: TimeoutArg) -> list[UserClassProperty]:
+        request = wire.describe_user_class()
+        return wire.read_properties(request, await self._send(request, timeout))
+
+    def restore_password(self, identity: str, callback: AsyncCallback[None] | None = None, *,
+                         timeout: TimeoutArg = None) -> Call[None]:
+        """GET users/restorepassword/{identity}: Backendless mails a password-reset link."""
+        return self._call(self._send_none(wire.restore_password(identity), timeout), callback)
+
+    def resend_email_confirmation(self, identity: str,
+                                  callback: AsyncCallback[None] | None = None, *,
+                                  timeout: TimeoutArg = None) -> Call[None]:
+        """POST users/resendconfirmation/{identity}: mail the confirmation link again."""
+        return self._call(self._send_none(wire.resend_email_confirmation(identity), timeout),
+                          callback)
+
+    async def _send_none(self, request: wire.Request, timeout: TimeoutArg) -> None:
+        await self._send(request, timeout)
+
+    def get_user_roles(self, callback: AsyncCallback[list[str]] | None = None, *,
+                       timeout: TimeoutArg = None) -> Call[list[str]]:
+        """GET users/userroles: the roles of the logged-in user (or of an anonymous one)."""
+        return self._call(self._roles(timeout), callback)
+
+    async def _roles(self, timeout: TimeoutArg) -> list[str]:
+        request = wire.user_roles()
+        return wire.read_roles(request, await self._send(request, timeout))
+
+    def verify_password(self, password: str, callback: AsyncCallback[bool] | None = None, *,
+                        timeout: TimeoutArg = None) -> Call[bool]:
+        """POST users/verifypassword: whether ``password`` is the logged-in user's password."""
+        return self._call(self._verify(password, timeout), callback)
+
+    async def _verify(self, password: str, timeout: TimeoutArg) -> bool:
+        if not isinstance(password, str) or not password:
+            raise ConfigurationError("the password to verify must be a non-empty string")
+        request = wire.verify_password(password)
+        return wire.read_valid(request, await self._send(request, timeout))
+
+    def set_user_status(self, object_id: str, status: UserStatus | str,
+                        callback: AsyncCallback[None] | None = None, *,
+                        timeout: TimeoutArg = None) -> Call[None]:
+        """PUT users/{objectId}/status: enable or disable a user (server-side API key only)."""
+        value = UserStatus(status).value
+        if value not in (UserStatus.ENABLED.value, UserStatus.DISABLED.value):
+            raise ConfigurationError("a user's status can be set to ENABLED or DISABLED only")
+        return self._call(self._send_none(wire.set_user_status(object_id, value), timeout),
+                          callback)

@@ -1,0 +1,382 @@
+"""Sans-I/O: build requests and parse answers. Nothing here touches the network.
+
+A :class:`Request` says what to send (method, route template, filled path, body bytes) and how
+to read the answer (``expect``). :func:`parse_answer` turns status and body bytes into a value or
+raises a typed error. The one JSON codec (orjson) and the one cattrs converter live here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import quote
+
+import attrs
+import cattrs
+import orjson
+from cattrs.preconf.orjson import make_converter
+
+from ._codes import USER_TOKEN_KEY, Route
+from ._constants import SNIPPET_CHARS
+from .errors import BackendlessFault, ConfigurationError, MalformedResponse, fault_class
+from .models import BackendlessUser, to_millis
+
+__all__ = [
+    "Expect",
+    "Request",
+    "UserClassProperty",
+    "converter",
+    "dumps",
+    "loads",
+    "parse_answer",
+    "redact",
+]
+
+
+class Expect(enum.Enum):
+    """What a successful answer carries."""
+
+    USER = "user"  # a user object
+    SESSION = "session"  # a user object with "user-token"
+    EMPTY = "empty"  # nothing worth reading
+    BOOL = "bool"  # JSON true / false
+    JSON = "json"  # any JSON value
+
+
+@attrs.frozen(slots=True)
+class Request:
+    """One request, before transport: no URL root, no headers but what the body implies."""
+
+    operation: str
+    method: str
+    route: str  # the template, e.g. "users/{objectId}": safe to log
+    path: str  # the filled, percent-encoded path: may carry a token, never logged
+    body: bytes | None = None
+    expect: Expect = Expect.JSON
+    idempotent: bool = False
+    #: Fields for the operation's log event and hooks (object_id, changed...), never secrets.
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Secrets this request carries in its path or body, redacted from any text we show.
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+
+    @property
+    def log_route(self) -> str:
+        return f"{self.method} {self.route}"
+
+
+# -- JSON ------------------------------------------------------------------------------------
+_DUMPS_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return to_millis(value)
+    if isinstance(value, BackendlessUser):
+        raise TypeError("a BackendlessUser cannot be a property value (no relations yet)")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"a property value of type {type(value).__name__} cannot go on the wire")
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes; datetimes become integer milliseconds since the epoch."""
+    try:
+        return orjson.dumps(value, default=_default, option=_DUMPS_OPTIONS)
+    except TypeError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+loads = orjson.loads
+
+# -- the cattrs converter: typed answers and event payloads -------------------------------------
+converter: Final = make_converter()
+converter.register_unstructure_hook(_dt.datetime, to_millis)
+
+
+@attrs.frozen(slots=True)
+class UserClassProperty:
+    """One property of the Users class, as ``describe_user_class`` answers it."""
+
+    name: str
+    type: str = "UNKNOWN"
+    required: bool = False
+    identity: bool = False
+    default_value: Any = None
+    related_table: str | None = None
+    custom_regex: str | None = None
+    auto_load: bool = False
+    primary_key: bool = False
+
+
+_PROPERTY_KEYS: Final = {
+    "defaultValue": "default_value",
+    "relatedTable": "related_table",
+    "customRegex": "custom_regex",
+    "autoLoad": "auto_load",
+    "isPrimaryKey": "primary_key",
+}
+
+
+def _structure_property(data: Any, _: Any) -> UserClassProperty:
+    if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+        raise ValueError("a property description needs a string 'name'")
+    kwargs = {"name": data["name"]}
+    for wire, attr in (("type", "type"), ("required", "required"), ("identity", "identity"),
+                       *_PROPERTY_KEYS.items()):
+        if data.get(wire) is not None:
+            kwargs[attr] = data[wire]
+    return converter.structure_attrs_fromdict(kwargs, UserClassProperty)
+
+
+converter.register_structure_hook(UserClassProperty, _structure_property)
+
+# -- redaction ---------------------------------------------------------------------------------
+_TOKEN_IN_TEXT: Final = re.compile(r"(user token\s*-\s*)([^\s.,;]+)", re.IGNORECASE)
+REDACTED: Final = "<redacted>"
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Text with every known secret, and any token quoted the way Backendless quotes it, hidden."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: _redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, secrets) for v in value]
+    return value
+
+
+def snippet(body: bytes, secrets: Iterable[str | None] = ()) -> str:
+    """A short, printable, redacted quote of a body for an error message."""
+    text = body[: SNIPPET_CHARS * 4].decode("utf-8", "replace")
+    text = " ".join(redact(text, secrets).split())
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+
+
+# -- parsing answers ---------------------------------------------------------------------------
+def _malformed(request: Request, status: int, what: str, body: bytes,
+               secrets: Iterable[str | None]) -> MalformedResponse:
+    quote_ = snippet(body, secrets)
+    message = f"{request.operation}: {what} (HTTP {status})"
+    if quote_:
+        message += f": {quote_!r}"
+    return MalformedResponse(message, status=status, snippet=quote_,
+                             operation=request.operation, route=request.log_route)
+
+
+def fault_from_body(request: Request, status: int, data: Any,
+                    secrets: Iterable[str | None]) -> BackendlessFault | None:
+    """The typed fault for an error body ``{"code", "message", "errorData"}``, or None."""
+    if not isinstance(data, dict):
+        return None
+    code = data.get("code")
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    message = data.get("message")
+    message = redact(message, secrets) if isinstance(message, str) else "(no message)"
+    detail = data.get("errorData")
+    detail = _redact_value(detail, secrets) if isinstance(detail, dict) else {}
+    cls = fault_class(code)
+    return cls(message, code=code, detail=detail, status=status, route=request.log_route,
+               operation=request.operation)
+
+
+def parse_answer(request: Request, status: int, body: bytes,
+                 secrets: Iterable[str | None] = ()) -> Any:
+    """The value of a successful answer, or raise the fault / malformed-answer error it is."""
+    secrets = (*request.secrets, *secrets)
+    if status >= 400:
+        return _raise_error(request, status, body, secrets)
+    if status >= 300:
+        raise _malformed(request, status, "an unexpected redirect or status", body, secrets)
+    expect = request.expect
+    if expect is Expect.EMPTY:
+        return None
+    if not body.strip():
+        raise _malformed(request, status, "an empty answer where JSON was expected", body,
+                         secrets)
+    try:
+        data = loads(body)
+    except orjson.JSONDecodeError:
+        raise _malformed(request, status, "an answer that is not JSON", body, secrets) from None
+    if expect is Expect.USER or expect is Expect.SESSION:
+        if not isinstance(data, dict) or not isinstance(data.get("objectId"), str):
+            if (fault := fault_from_body(request, status, data, secrets)) is not None:
+                raise fault
+            raise _malformed(request, status, "an answer that is not a user object", body,
+                             secrets)
+        if expect is Expect.SESSION and not isinstance(data.get(USER_TOKEN_KEY), str):
+            raise _malformed(request, status, "a login answer without a user token", b"",
+                             secrets)
+        return data
+    # a fault answered with a 2xx status (rate limiting does this)
+    if (isinstance(data, dict) and "code" in data and "message" in data
+            and (fault := fault_from_body(request, status, data, secrets)) is not None):
+        raise fault
+    if expect is Expect.BOOL:
+        if not isinstance(data, bool):
+            raise _malformed(request, status, "an answer that is not true or false", body,
+                             secrets)
+        return data
+    return data
+
+
+def _raise_error(request: Request, status: int, body: bytes,
+                 secrets: Iterable[str | None]) -> Any:
+    try:
+        data = loads(body) if body.strip() else None
+    except orjson.JSONDecodeError:
+        data = None
+    fault = fault_from_body(request, status, data, secrets)
+    if fault is not None:
+        raise fault
+    from .errors import UnexpectedStatus
+
+    what = "an error without a Backendless fault code" if data is not None else (
+        "an error status whose body is not JSON" if body.strip() else "an error with no body")
+    quote_ = snippet(body, secrets)
+    message = f"{request.operation}: {what} (HTTP {status})"
+    if quote_:
+        message += f": {quote_!r}"
+    raise UnexpectedStatus(message, status=status, snippet=quote_,
+                           operation=request.operation, route=request.log_route)
+
+
+# -- building requests -------------------------------------------------------------------------
+def _segment(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{what} must be a non-empty string")
+    return quote(value, safe="")
+
+
+def _check_props(properties: Mapping[str, Any]) -> None:
+    for key in properties:
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError(f"property names must be non-empty strings, not {key!r}")
+
+
+def register(properties: Mapping[str, Any]) -> Request:
+    _check_props(properties)
+    password = properties.get("password")
+    return Request("users.register", "POST", Route.REGISTER.value, Route.REGISTER.value,
+                   dumps(properties), Expect.USER,
+                   secrets=(password,) if isinstance(password, str) else ())
+
+
+def login(identity: str, password: str) -> Request:
+    return Request("users.login", "POST", Route.LOGIN.value, Route.LOGIN.value,
+                   dumps({"login": identity, "password": password}), Expect.SESSION,
+                   secrets=(password,))
+
+
+def login_as_guest() -> Request:
+    return Request("users.login_as_guest", "POST", Route.GUEST_LOGIN.value,
+                   Route.GUEST_LOGIN.value, None, Expect.SESSION)
+
+
+def logout() -> Request:
+    return Request("users.logout", "GET", Route.LOGOUT.value, Route.LOGOUT.value, None,
+                   Expect.EMPTY, idempotent=True)
+
+
+def is_valid_token(token: str) -> Request:
+    return Request("users.is_valid_login", "GET", Route.IS_VALID_TOKEN.value,
+                   f"users/isvalidusertoken/{_segment(token, 'the user token')}", None,
+                   Expect.BOOL, idempotent=True, secrets=(token,))
+
+
+def update(object_id: str, changes: Mapping[str, Any], body: bytes) -> Request:
+    """PUT users/{objectId}; ``body`` is ``dumps(changes)`` (made by the caller, once)."""
+    password = changes.get("password")
+    return Request("users.update", "PUT", Route.UPDATE.value,
+                   "users/" + _segment(object_id, "the user's objectId"), body, Expect.USER,
+                   idempotent=True,
+                   fields={"object_id": object_id, "changed": tuple(sorted(changes))},
+                   secrets=(password,) if isinstance(password, str) else ())
+
+
+def find_by_id(object_id: str, props: Iterable[str] | None = None) -> Request:
+    if props is None:
+        return Request("users.find_by_id", "GET", Route.FIND_BY_ID.value,
+                       "data/Users/" + _segment(object_id, "the objectId"), None, Expect.USER,
+                       idempotent=True, fields={"object_id": object_id})
+    names = ",".join(_segment(p, "a property name") for p in props)
+    return Request("users.find_by_id", "GET", Route.USER_BY_ID.value,
+                   f"users/{_segment(object_id, 'the objectId')}?props={names}", None,
+                   Expect.USER, idempotent=True, fields={"object_id": object_id})
+
+
+def describe_user_class() -> Request:
+    return Request("users.describe_user_class", "GET", Route.DESCRIBE.value,
+                   Route.DESCRIBE.value, None, Expect.JSON, idempotent=True)
+
+
+def restore_password(identity: str) -> Request:
+    return Request("users.restore_password", "GET", Route.RESTORE_PASSWORD.value,
+                   "users/restorepassword/" + _segment(identity, "the identity"), None,
+                   Expect.EMPTY, idempotent=True)
+
+
+def resend_email_confirmation(identity: str) -> Request:
+    return Request("users.resend_email_confirmation", "POST", Route.RESEND_CONFIRMATION.value,
+                   "users/resendconfirmation/" + _segment(identity, "the identity"), None,
+                   Expect.EMPTY)
+
+
+def verify_password(password: str) -> Request:
+    return Request("users.verify_password", "POST", Route.VERIFY_PASSWORD.value,
+                   Route.VERIFY_PASSWORD.value, dumps({"password": password}), Expect.JSON,
+                   idempotent=True, secrets=(password,))
+
+
+def user_roles() -> Request:
+    return Request("users.get_user_roles", "GET", Route.USER_ROLES.value, Route.USER_ROLES.value,
+                   None, Expect.JSON, idempotent=True)
+
+
+def set_user_status(object_id: str, status: str) -> Request:
+    return Request("users.set_user_status", "PUT", Route.STATUS.value,
+                   f"users/{_segment(object_id, 'the objectId')}/status",
+                   dumps({"userStatus": status}), Expect.JSON, idempotent=True,
+                   fields={"object_id": object_id})
+
+
+# -- typed readings of JSON answers ------------------------------------------------------------
+def read_properties(request: Request, data: Any) -> list[UserClassProperty]:
+    if not isinstance(data, list):
+        raise MalformedResponse(f"{request.operation}: the answer is not a list",
+                                operation=request.operation, route=request.log_route)
+    try:
+        return converter.structure(data, list[UserClassProperty])
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        raise MalformedResponse(
+            f"{request.operation}: a property description is malformed ({exc})",
+            operation=request.operation, route=request.log_route) from exc
+
+
+def read_roles(request: Request, data: Any) -> list[str]:
+    if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
+        raise MalformedResponse(f"{request.operation}: the answer is not a list of role names",
+                                operation=request.operation, route=request.log_route)
+    return data
+
+
+def read_valid(request: Request, data: Any) -> bool:
+    if isinstance(data, bool):
+        return data
+    if isinstance(data, dict) and isinstance(data.get("valid"), bool):
+        return bool(data["valid"])
+    raise MalformedResponse(f"{request.operation}: the answer has no boolean 'valid'",
+                            operation=request.operation, route=request.log_route)
