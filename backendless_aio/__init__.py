@@ -9,6 +9,7 @@
 """
 
 from ._codes import UserStatus
+from .blocking import BlockingBackendless, BlockingUserService
 from .callbacks import AsyncCallback, Call, awaitable_from_callback
 from .client import Backendless
 from .config import ClientConfig, RetryPolicy, Timeout
@@ -38,6 +39,8 @@ __all__ = [
     "AsyncUserService",
     "Backendless",
     "BackendlessUser",
+    "BlockingBackendless",
+    "BlockingUserService",
     "Call",
     "ClientConfig",
     "Event",
