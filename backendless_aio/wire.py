@@ -53,8 +53,8 @@ class Request:
     operation: str
     method: str
     route: str  # the template, e.g. "users/{objectId}": safe to log
-    path: str  # the filled, percent-encoded path: may carry a token, never logged
-    body: bytes | None = None
+    path: str = attrs.field(repr=False)  # filled, percent-encoded: may carry a token
+    body: bytes | None = attrs.field(default=None, repr=False)  # may carry a password
     expect: Expect = Expect.JSON
     idempotent: bool = False
     #: Fields for the operation's log event and hooks (object_id, changed...), never secrets.
