@@ -349,7 +349,7 @@ def user_roles() -> Request:
 def set_user_status(object_id: str, status: str) -> Request:
     return Request("users.set_user_status", "PUT", Route.STATUS.value,
                    f"users/{_segment(object_id, 'the objectId')}/status",
-                   dumps({"userStatus": status}), Expect.JSON, idempotent=True,
+                   dumps({"userStatus": status}), Expect.EMPTY, idempotent=True,
                    fields={"object_id": object_id})
 
 
