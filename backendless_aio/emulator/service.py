@@ -1,0 +1,624 @@
+"""What the Users API does, independent of HTTP: validation, fault codes, sessions, answers.
+
+Each operation takes the parsed request parts and returns what goes on the wire (a JSON-ready
+value, or None for an empty answer), or raises `Fault`. Password hashing, the only slow step,
+happens before the synchronous read-check-write block of each operation, so no await ever
+separates reading the state from writing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import secrets
+import time
+import uuid
+from typing import Any
+
+import attrs
+import orjson
+
+from .._codes import SYSTEM_KEYS, USER_TOKEN_KEY, USERS_CLASS, Code, UserStatus
+from .errors import Fault
+from .passwords import FAST_COST, hash_password, verify_password
+from .settings import EmulatorSettings
+from .store import IdentityTaken, Store, StoredUser
+
+#: Columns every Users table has besides the system ones (accepted with dynamic schema off).
+DEFAULT_COLUMNS: dict[str, str] = {"email": "STRING", "name": "STRING", "blUserLocale": "STRING"}
+#: System columns as `userclassprops` describes them.
+SYSTEM_COLUMNS: dict[str, str] = {
+    "objectId": "STRING_ID",
+    "ownerId": "STRING",
+    "created": "DATETIME",
+    "updated": "DATETIME",
+    "lastLogin": "DATETIME",
+    "userStatus": "STRING",
+    "socialAccount": "STRING",
+    "accountType": "STRING",
+}
+#: Keys always present in a user object (null when unset).
+ALWAYS_PRESENT = ("email", "name")
+ACCOUNT_TYPE = "BACKENDLESS"
+TOKEN_MESSAGE = "Not existing user token - {token}. Relogin user to update your user token"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_MAX_PROPERTY_NAME = 255
+_FAST_HASH_PREFIX = "scrypt${}${}${}$".format(*FAST_COST)
+
+
+class Clock:
+    """The emulator's clock: wall time plus an offset tests can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def now_ms(self) -> int:
+        return int(self.now() * 1000)
+
+    def advance(self, seconds: float) -> None:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the clock only moves forward")
+        self.offset += seconds
+
+    def reset(self) -> None:
+        self.offset = 0.0
+
+
+@attrs.frozen
+class Caller:
+    """Who is calling: the session token sent (if any) and whether the server-side key was used."""
+
+    token: str | None = None
+    server: bool = False
+    api_key: str | None = None
+
+
+def new_object_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def new_token() -> str:
+    raw = secrets.token_hex(16).upper()
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+
+
+def identity_key(value: Any) -> str | None:
+    """The normalised identity value that must be unique (None: no value)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value.casefold() if value.strip() else None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def column_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "INT"
+    if isinstance(value, float):
+        return "DOUBLE"
+    return "STRING"
+
+
+def _is_primitive(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )
+
+
+def parse_object(
+    body: bytes, code: int, what: str, *, empty_code: int | None = None
+) -> dict[str, Any]:
+    """The request body as a JSON object, or a fault with `code` saying what is wrong."""
+    if not body.strip():
+        if empty_code is not None:
+            raise Fault(empty_code, f"{what}: the request body is empty")
+        raise Fault(code, f"{what}: the request body is empty; a JSON object is expected")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Fault(code, f"{what}: the request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Fault(code, f"{what}: the request body must be a JSON object, not {_kind(value)}")
+    return value
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class UsersService:
+    """The Users API over a Store, with the behaviour the settings choose."""
+
+    def __init__(self, settings: EmulatorSettings, store: Store, clock: Clock) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self._dummy_hash: str | None = None
+
+    def start(self) -> None:
+        """Check the database against the settings (the identity property may have changed)."""
+        previous = self.store.get_meta("identity")
+        if previous != self.settings.identity:
+            if previous is not None and self.store.count_users():
+                name = self.settings.identity
+                try:
+                    self.store.rekey_identities(lambda props: identity_key(props.get(name)))
+                except IdentityTaken:
+                    raise RuntimeError(
+                        f"cannot make {name!r} the identity property of {self.store.path}: "
+                        "two users share a value"
+                    ) from None
+            self.store.set_meta("identity", self.settings.identity)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def to_wire(self, user: StoredUser) -> dict[str, Any]:
+        """A user as section 3 of the contract puts it on the wire (never the password)."""
+        out: dict[str, Any] = {"objectId": user.object_id, "___class": USERS_CLASS}
+        for key in ALWAYS_PRESENT:
+            out[key] = None
+        out.update(user.props)
+        out.update(
+            created=user.created,
+            updated=user.updated,
+            lastLogin=user.last_login,
+            ownerId=user.owner_id,
+            userStatus=user.user_status,
+            socialAccount=ACCOUNT_TYPE,
+            accountType=ACCOUNT_TYPE,
+        )
+        return out
+
+    def _known_columns(self) -> set[str]:
+        known = set(DEFAULT_COLUMNS) | set(self.store.columns())
+        known.add(self.settings.identity)
+        known.update(self.settings.required)
+        return known
+
+    def _new_columns(self, props: dict[str, Any]) -> dict[str, str]:
+        known = self._known_columns()
+        return {name: column_type(value) for name, value in props.items() if name not in known}
+
+    async def _hash(self, password: str) -> str:
+        fast = self.settings.fast_password_hashing
+        if fast:
+            return hash_password(password, fast=True)
+        return await asyncio.to_thread(hash_password, password)
+
+    async def _check(self, password: str, stored: str) -> bool:
+        if stored.startswith(_FAST_HASH_PREFIX):
+            return verify_password(password, stored)
+        return await asyncio.to_thread(verify_password, password, stored)
+
+    async def _verify(self, password: str, stored: str | None) -> bool:
+        if stored is None:
+            # No such account (or no password): spend the same time as for a real one, refuse.
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hash(secrets.token_hex(8))
+            await self._check(password, self._dummy_hash)
+            return False
+        return await self._check(password, stored)
+
+    def _session_user(self, caller: Caller, *, required: bool) -> StoredUser | None:
+        """The user whose session the request carries; resets the session's inactivity clock."""
+        token = caller.token
+        if token is None:
+            if required:
+                raise Fault(Code.NOT_LOGGED_IN, "User is not logged in")
+            return None
+        now = self.clock.now()
+        session = self.store.get_session(token)
+        if session is None:
+            raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
+        if now - session.last_used > self.settings.session_timeout:
+            self.store.delete_session(token)
+            raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
+        user = self.store.get_user(session.object_id)
+        if user is None:
+            self.store.delete_session(token)
+            raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
+        self.store.touch_session(token, now)
+        return user
+
+    def _check_values(self, props: dict[str, Any], code: int, what: str) -> None:
+        for name, value in props.items():
+            if not name or len(name) > _MAX_PROPERTY_NAME:
+                raise Fault(code, f"{what}: a property name must have 1 to 255 characters")
+            if not _is_primitive(value):
+                raise Fault(
+                    code,
+                    f"{what}: property '{name}' must be a string, number, boolean or null, "
+                    f"not {_kind(value)}",
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise Fault(code, f"{what}: property '{name}' must be a finite number")
+
+    # -- register / login / logout -----------------------------------------------------------
+
+    async def register(self, body: bytes) -> dict[str, Any]:
+        what = "Unable to register user"
+        settings = self.settings
+        if not settings.registration_enabled:
+            raise Fault(
+                Code.REGISTRATION_DISABLED, "User registration is disabled for this application"
+            )
+        data = parse_object(body, Code.REGISTER_GENERAL, what, empty_code=Code.REGISTER_NO_PASSWORD)
+        if "id" in data:
+            raise Fault(
+                Code.REGISTER_ID_PROPERTY,
+                "The 'id' property cannot be used when registering a user",
+            )
+        password = data.pop("password", None)
+        if _blank(password):
+            raise Fault(Code.REGISTER_NO_PASSWORD, "The 'password' property is required")
+        if not isinstance(password, str):
+            raise Fault(Code.REGISTER_GENERAL, f"{what}: 'password' must be a string")
+        props = {k: v for k, v in data.items() if k not in SYSTEM_KEYS}
+        identity = settings.identity
+        if _blank(props.get(identity)):
+            raise Fault(
+                Code.REGISTER_NO_IDENTITY, f"The identity property '{identity}' must have a value"
+            )
+        key = identity_key(props[identity])
+        if key is None:
+            raise Fault(
+                Code.REGISTER_GENERAL,
+                f"{what}: the identity property '{identity}' must be a string or a number",
+            )
+        for name in settings.required:
+            if _blank(props.get(name)):
+                raise Fault(
+                    Code.REGISTER_REQUIRED_MISSING, f"Missing value for required property '{name}'"
+                )
+        self._check_values(props, Code.REGISTER_GENERAL, what)
+        email = props.get("email")
+        if not _blank(email) and not (isinstance(email, str) and _EMAIL.match(email)):
+            raise Fault(Code.MALFORMED_EMAIL, "The email address is not in a valid format")
+        if not settings.dynamic_schema:
+            unknown = self._new_columns(props)
+            if unknown:
+                raise Fault(
+                    Code.REGISTER_UNKNOWN_PROPERTY,
+                    f"Unable to register user: unknown property '{next(iter(unknown))}' "
+                    "(dynamic schema definition is disabled)",
+                )
+        if self.store.identity_taken(key):
+            raise Fault(Code.USER_EXISTS, "User already exists.")
+        password_hash = await self._hash(password)
+        object_id = new_object_id()
+        user = StoredUser(
+            object_id=object_id,
+            identity_key=key,
+            password_hash=password_hash,
+            created=self.clock.now_ms(),
+            updated=None,
+            last_login=None,
+            owner_id=object_id,
+            user_status=UserStatus.ENABLED.value,
+            props=props,
+        )
+        try:
+            with self.store.transaction():
+                self.store.add_columns(self._new_columns(props))
+                self.store.insert_user(user)
+        except IdentityTaken:
+            raise Fault(Code.USER_EXISTS, "User already exists.") from None
+        return self.to_wire(user)
+
+    def _logged_in(self, user: StoredUser, token: str) -> dict[str, Any]:
+        answer = self.to_wire(user)
+        answer[USER_TOKEN_KEY] = token
+        return answer
+
+    async def guest_login(self) -> dict[str, Any]:
+        object_id = new_object_id()
+        now = self.clock.now()
+        user = StoredUser(
+            object_id=object_id,
+            identity_key=None,
+            password_hash=None,
+            created=int(now * 1000),
+            updated=None,
+            last_login=int(now * 1000),
+            owner_id=object_id,
+            user_status=UserStatus.GUEST.value,
+        )
+        token = new_token()
+        with self.store.transaction():
+            self.store.insert_user(user)
+            self.store.create_session(token, object_id, now)
+        return self._logged_in(user, token)
+
+    async def login(self, body: bytes) -> dict[str, Any]:
+        settings = self.settings
+        empty = "Either login or password is empty"
+        data = parse_object(body, Code.EMPTY_LOGIN, "Unable to login")
+        login, password = data.get("login"), data.get("password")
+        if _blank(login) or _blank(password):
+            raise Fault(Code.EMPTY_LOGIN, empty)
+        if not isinstance(password, str) or identity_key(login) is None:
+            raise Fault(Code.INVALID_LOGIN, "Invalid login or password")
+        if not settings.login_enabled:
+            raise Fault(Code.LOGIN_DISABLED, "Login has been disabled for the user account")
+        key = identity_key(login)
+        assert key is not None
+        user = self.store.find_by_identity(key)
+        locked_until = None if user is None else user.locked_until
+        if locked_until is not None and self.clock.now() < locked_until:
+            raise Fault(
+                Code.ACCOUNT_LOCKED,
+                "The account is locked out due to too many failed logins; try again later",
+            )
+        ok = await self._verify(password, user.password_hash if user else None)
+        if user is None:
+            raise Fault(Code.INVALID_LOGIN, "Invalid login or password")
+        # Everything below is synchronous: no other request interleaves with it.
+        now = self.clock.now()
+        current = self.store.get_user(user.object_id)
+        if current is None or current.password_hash != user.password_hash:
+            raise Fault(Code.INVALID_LOGIN, "Invalid login or password")
+        user = current
+        if not ok:
+            user.failed_logins += 1
+            if settings.lockout_after is not None and user.failed_logins >= settings.lockout_after:
+                user.failed_logins = 0
+                user.locked_until = now + settings.lockout_seconds
+            self.store.save_user(user)
+            raise Fault(Code.INVALID_LOGIN, "Invalid login or password")
+        if user.user_status == UserStatus.DISABLED.value:
+            raise Fault(Code.ACCOUNT_DISABLED, "User account is disabled")
+        token = new_token()
+        with self.store.transaction():
+            live = []
+            for session in self.store.user_sessions(user.object_id):
+                if now - session.last_used > settings.session_timeout:
+                    self.store.delete_session(session.token)
+                else:
+                    live.append(session)
+            if settings.multiple_logins == "first-loses":
+                self.store.delete_user_sessions(user.object_id)
+            elif settings.multiple_logins == "second-refused" and live:
+                raise Fault(
+                    Code.SECOND_LOGIN_REFUSED,
+                    "Multiple logins are disabled and the account is already logged in",
+                )
+            elif settings.multiple_logins == "allow" and len(live) >= settings.max_sessions:
+                raise Fault(
+                    Code.TOO_MANY_SESSIONS,
+                    "Multiple login limit for the same user account has been reached",
+                )
+            user.failed_logins = 0
+            user.locked_until = None
+            user.last_login = int(now * 1000)
+            self.store.save_user(user)
+            self.store.create_session(token, user.object_id, now)
+        return self._logged_in(user, token)
+
+    def logout(self, caller: Caller) -> None:
+        if caller.token is None:
+            return
+        self._session_user(caller, required=True)
+        self.store.delete_session(caller.token)
+
+    def is_valid_token(self, token: str) -> bool:
+        try:
+            self._session_user(Caller(token=token), required=True)
+        except Fault:
+            return False
+        return True
+
+    # -- update ------------------------------------------------------------------------------
+
+    async def update(self, object_id: str, body: bytes, caller: Caller) -> dict[str, Any]:
+        what = "Unable to update user"
+        settings = self.settings
+        session_user = self._session_user(caller, required=not caller.server)
+        data = parse_object(body, Code.UPDATE_GENERAL, what)
+        self._update_target(object_id, session_user, caller)
+        changes = {k: v for k, v in data.items() if k not in SYSTEM_KEYS}
+        if "id" in changes:
+            raise Fault(Code.UPDATE_GENERAL, f"{what}: 'id' cannot be used as a property")
+        new_password: str | None = None
+        if "password" in changes:
+            password = changes.pop("password")
+            if _blank(password) or not isinstance(password, str):
+                raise Fault(Code.UPDATE_GENERAL, f"{what}: 'password' must be a non-empty string")
+            new_password = password
+        self._check_values(changes, Code.UPDATE_GENERAL, what)
+        if not settings.dynamic_schema:
+            unknown = self._new_columns(changes)
+            if unknown:
+                raise Fault(
+                    Code.UPDATE_UNKNOWN_PROPERTY,
+                    f"{what}: property '{next(iter(unknown))}' does not exist and dynamic "
+                    "schema definition is disabled",
+                )
+        email = changes.get("email")
+        if not _blank(email) and not (isinstance(email, str) and _EMAIL.match(email)):
+            raise Fault(Code.UPDATE_GENERAL, f"{what}: the email address is not in a valid format")
+        identity = settings.identity
+        new_identity = changes.get(identity)
+        if not _blank(new_identity) and identity_key(new_identity) is None:
+            raise Fault(
+                Code.UPDATE_GENERAL,
+                f"{what}: the identity property '{identity}' must be a string or a number",
+            )
+        password_hash = None if new_password is None else await self._hash(new_password)
+
+        # From here on nothing awaits: read, check and write happen as one step.
+        user = self._update_target(object_id, session_user, caller)
+        merged = {**user.props, **changes}
+        guest = user.user_status == UserStatus.GUEST.value
+        key = identity_key(merged.get(identity))
+        if not guest or key is not None:
+            for name in (identity, *settings.required):
+                if _blank(merged.get(name)):
+                    raise Fault(
+                        Code.UPDATE_REQUIRED_MISSING,
+                        f"{what}: the required property '{name}' must have a value",
+                    )
+        if key is not None and self.store.identity_taken(key, besides=user.object_id):
+            raise Fault(
+                Code.IDENTITY_CONFLICT,
+                f"{what}: another user already has this value of the identity property "
+                f"'{identity}'",
+            )
+        user.props = merged
+        user.identity_key = key
+        user.updated = self.clock.now_ms()
+        if password_hash is not None:
+            user.password_hash = password_hash
+        if guest and key is not None and user.password_hash is not None:
+            user.user_status = UserStatus.ENABLED.value
+        try:
+            with self.store.transaction():
+                self.store.add_columns(self._new_columns(changes))
+                self.store.save_user(user)
+        except IdentityTaken:
+            raise Fault(
+                Code.IDENTITY_CONFLICT,
+                f"{what}: another user already has this value of the identity property "
+                f"'{identity}'",
+            ) from None
+        return self.to_wire(user)
+
+    def _update_target(
+        self, object_id: str, session_user: StoredUser | None, caller: Caller
+    ) -> StoredUser:
+        user = self.store.get_user(object_id)
+        if user is None:
+            raise Fault(Code.USER_NOT_FOUND, f"Unable to update user: no user has id {object_id}")
+        if (
+            not caller.server
+            and self.settings.cross_user == "deny"
+            and session_user is not None
+            and session_user.object_id != user.object_id
+        ):
+            raise Fault(
+                Code.ANOTHER_USER,
+                "Unable to update user: the user-token belongs to another user",
+            )
+        return user
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def find_by_id(
+        self, object_id: str, caller: Caller, *, props: list[str] | None = None, data_route: bool
+    ) -> dict[str, Any]:
+        self._session_user(caller, required=False)
+        user = self.store.get_user(object_id)
+        if user is None:
+            if data_route:
+                raise Fault(1000, f"Entity with the specified ID cannot be found: Id - {object_id}")
+            raise Fault(Code.USER_NOT_FOUND, f"User not found: no user has id {object_id}")
+        answer = self.to_wire(user)
+        if props:
+            wanted = {"objectId", "___class", *props}
+            answer = {k: v for k, v in answer.items() if k in wanted}
+        return answer
+
+    def get_stored_user(self, object_id: str) -> dict[str, Any] | None:
+        user = self.store.get_user(object_id)
+        return None if user is None else self.to_wire(user)
+
+    def describe(self, caller: Caller) -> list[dict[str, Any]]:
+        self._session_user(caller, required=False)
+        settings = self.settings
+        columns: dict[str, str] = {**SYSTEM_COLUMNS, **DEFAULT_COLUMNS}
+        for name in (settings.identity, *settings.required):
+            columns.setdefault(name, "STRING")
+        for name, kind in self.store.columns().items():
+            columns.setdefault(name, kind)
+        return [
+            {
+                "name": name,
+                "type": kind,
+                "required": name == settings.identity or name in settings.required,
+                "identity": name == settings.identity,
+                "defaultValue": None,
+                "autoLoad": False,
+                "isPrimaryKey": name == "objectId",
+                "relatedTable": None,
+                "customRegex": None,
+            }
+            for name, kind in columns.items()
+        ]
+
+    def _by_identity(self, identity: str) -> StoredUser:
+        key = identity_key(identity)
+        user = None if key is None else self.store.find_by_identity(key)
+        if user is None:
+            raise Fault(3020, "Unable to find user with the specified login")
+        return user
+
+    def restore_password(self, identity: str) -> None:
+        self._by_identity(identity)
+
+    def resend_confirmation(self, identity: str) -> None:
+        self._by_identity(identity)
+
+    async def verify_password(self, body: bytes, caller: Caller) -> dict[str, Any]:
+        user = self._session_user(caller, required=True)
+        assert user is not None
+        data = parse_object(body, 400, "Unable to verify the password")
+        password = data.get("password")
+        if not isinstance(password, str) or not password:
+            raise Fault(400, "Unable to verify the password: 'password' must be a non-empty string")
+        if user.password_hash is None:
+            return {"valid": False}
+        return {"valid": await self._verify(password, user.password_hash)}
+
+    def user_roles(self, caller: Caller) -> list[str]:
+        user = self._session_user(caller, required=False)
+        if user is None:
+            return ["NotAuthenticatedUser"]
+        if user.user_status == UserStatus.GUEST.value:
+            return ["GuestUser"]
+        return ["AuthenticatedUser"]
+
+    def set_status(self, object_id: str, body: bytes, caller: Caller) -> None:
+        if not caller.server:
+            raise Fault(
+                Code.STATUS_NOT_ALLOWED,
+                "Changing the status of a user account requires the server-side API key",
+            )
+        data = parse_object(body, 400, "Unable to change the user status")
+        status = data.get("userStatus")
+        if status not in (UserStatus.ENABLED.value, UserStatus.DISABLED.value):
+            raise Fault(
+                400, "Unable to change the user status: 'userStatus' must be ENABLED or DISABLED"
+            )
+        user = self.store.get_user(object_id)
+        if user is None:
+            raise Fault(
+                Code.USER_NOT_FOUND, f"Unable to change the user status: no user has id {object_id}"
+            )
+        user.user_status = str(status)
+        if status == UserStatus.ENABLED.value:
+            user.failed_logins, user.locked_until = 0, None
+        with self.store.transaction():
+            self.store.save_user(user)
+            if status == UserStatus.DISABLED.value:
+                self.store.delete_user_sessions(object_id)
+
+    def info(self, caller: Caller) -> dict[str, Any]:
+        return {
+            "appId": self.settings.app_id,
+            "apiKey": caller.api_key or self.settings.api_key,
+            "appName": "backendless-aio emulator",
+            "rtURL": None,
+            "loggers": [],
+            "emulator": True,
+        }

@@ -1,0 +1,140 @@
+"""The emulator's settings: one frozen, keyword-only attrs object (variants: attrs.evolve)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from .._codes import SYSTEM_KEYS
+
+#: The application id the emulator answers to when none is given (a readable GUID-like string).
+DEFAULT_APP_ID = "E4A1A700-0000-4000-8000-00000000A991"
+#: The client API key the emulator accepts when none is given.
+DEFAULT_API_KEY = "E4A1A700-0000-4000-8000-0000000C1E47"
+#: The default host and port (0 picks a free port).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 0
+#: Default inactivity timeout of a session, in seconds (Backendless's default).
+DEFAULT_SESSION_TIMEOUT = 3600.0
+#: Longest session timeout Backendless allows: 30 days.
+MAX_SESSION_TIMEOUT = 30 * 24 * 3600.0
+#: Default cap on concurrent sessions of one account when multiple logins are allowed.
+DEFAULT_MAX_SESSIONS = 10
+#: Default lockout duration after too many failed logins, in seconds.
+DEFAULT_LOCKOUT_SECONDS = 900.0
+#: Largest request body accepted; larger ones get a JSON 413.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: How many requests are kept when record_requests is on.
+RECORDED_REQUESTS_LIMIT = 1000
+
+CrossUserPolicy = Literal["deny", "allow"]
+MultipleLoginsPolicy = Literal["first-loses", "second-refused", "allow"]
+CROSS_USER_POLICIES: tuple[str, ...] = ("deny", "allow")
+MULTIPLE_LOGINS_POLICIES: tuple[str, ...] = ("first-loses", "second-refused", "allow")
+
+#: Properties every Users table has besides the system keys.
+RESERVED_PROPERTIES = frozenset({"password", "id"})
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _check_identity(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if not value:
+        raise ValueError("identity must name a property")
+    if value in SYSTEM_KEYS or value in RESERVED_PROPERTIES:
+        raise ValueError(f"identity cannot be the system property {value!r}")
+
+
+def _check_required(
+    _inst: object, _attr: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    for name in value:
+        if not name or name in SYSTEM_KEYS or name in RESERVED_PROPERTIES:
+            raise ValueError(f"{name!r} cannot be a required property")
+
+
+def _check_timeout(_inst: object, _attr: attrs.Attribute[float], value: float) -> None:
+    if not 0 < value <= MAX_SESSION_TIMEOUT:
+        raise ValueError(f"session_timeout must be in (0, {MAX_SESSION_TIMEOUT:.0f}] seconds")
+
+
+def _check_lockout(_inst: object, _attr: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError("lockout_after must be at least 1 (or None to disable lockout)")
+
+
+def _check_port(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError("port must be in 0..65535")
+
+
+@attrs.frozen(kw_only=True)
+class EmulatorSettings:
+    """Everything the emulator can be told. Defaults work as they are."""
+
+    #: The application id in the classic URL form `/{app_id}/{api_key}/...`.
+    app_id: str = attrs.field(default=DEFAULT_APP_ID, validator=attrs.validators.min_len(1))
+    #: The client API key in the classic URL form.
+    api_key: str = attrs.field(default=DEFAULT_API_KEY, validator=attrs.validators.min_len(1))
+    #: Other client API keys accepted too (Backendless has one per platform: JS, REST, ...).
+    extra_api_keys: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    #: The server-side (CodeRunner / console) key; only it may change a user's status.
+    server_api_key: str | None = None
+    #: SQLite database: ":memory:" or a file path (state then survives a restart).
+    db_path: str = ":memory:"
+    host: str = DEFAULT_HOST
+    #: 0 picks a free port.
+    port: int = attrs.field(default=DEFAULT_PORT, validator=_check_port)
+    #: The identity property (unique, used to log in).
+    identity: str = attrs.field(default="email", validator=_check_identity)
+    #: Properties that must have a value (3012 at registration, 3045 at update).
+    required: tuple[str, ...] = attrs.field(
+        default=(), converter=_str_tuple, validator=_check_required
+    )
+    #: When False, unknown properties are refused (3010 at registration, 3031 at update).
+    dynamic_schema: bool = True
+    #: Updating another user's object: "deny" answers 3029, "allow" lets it through.
+    cross_user: CrossUserPolicy = attrs.field(
+        default="deny", validator=attrs.validators.in_(CROSS_USER_POLICIES)
+    )
+    #: Seconds without activity after which a session token expires.
+    session_timeout: float = attrs.field(
+        default=DEFAULT_SESSION_TIMEOUT, converter=float, validator=_check_timeout
+    )
+    #: "first-loses": a new login ends the previous sessions; "second-refused": 3002 while a
+    #: session is alive; "allow": up to max_sessions sessions, then 3044.
+    multiple_logins: MultipleLoginsPolicy = attrs.field(
+        default="first-loses", validator=attrs.validators.in_(MULTIPLE_LOGINS_POLICIES)
+    )
+    max_sessions: int = attrs.field(default=DEFAULT_MAX_SESSIONS, validator=attrs.validators.ge(1))
+    #: Failed logins after which the account is locked (3036); None disables the lockout.
+    lockout_after: int | None = attrs.field(default=None, validator=_check_lockout)
+    lockout_seconds: float = attrs.field(
+        default=DEFAULT_LOCKOUT_SECONDS, converter=float, validator=attrs.validators.gt(0)
+    )
+    #: False answers 3009 (HTTP 403) to every registration.
+    registration_enabled: bool = True
+    #: False answers 3000 to every login ("login disabled for this account").
+    login_enabled: bool = True
+    #: Lower the password hashing cost (for test suites that register many users).
+    fast_password_hashing: bool = False
+    max_body_bytes: int = attrs.field(
+        default=DEFAULT_MAX_BODY_BYTES, validator=attrs.validators.ge(1024)
+    )
+    #: Seed of the fault injector's random choices (ratios), for reproducible runs.
+    fault_seed: int = 0
+    #: Keep the last RECORDED_REQUESTS_LIMIT requests in Emulator.requests.
+    record_requests: bool = False
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """Every key accepted in the classic URL form."""
+        keys = (self.api_key, *self.extra_api_keys)
+        if self.server_api_key is not None:
+            keys = (*keys, self.server_api_key)
+        return keys
