@@ -45,15 +45,13 @@ class Emulator:
             raise RuntimeError("the emulator is already running")
         settings = self.settings
         app = create_app(state=self._state)
-        if self.access_log:
-            runner = web.AppRunner(app, handle_signals=False)
-        else:
-            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        options: dict[str, Any] = {} if self.access_log else {"access_log": None}
+        runner = web.AppRunner(
+            app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, **options
+        )
         await runner.setup()
         try:
-            site = web.TCPSite(
-                runner, settings.host, settings.port, shutdown_timeout=SHUTDOWN_TIMEOUT
-            )
+            site = web.TCPSite(runner, settings.host, settings.port)
             await site.start()
         except BaseException:
             await runner.cleanup()

@@ -1,0 +1,102 @@
+"""Shared fixtures: a running emulator on a real SQLite file, per test, and a raw HTTP helper."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+import orjson
+import pytest
+
+from backendless_aio.emulator import Emulator, EmulatorSettings
+
+
+@pytest.fixture
+def emulator_settings(tmp_path: Path) -> EmulatorSettings:
+    """Test-friendly settings: cheap password hashes, recorded requests, a file database."""
+    return EmulatorSettings(
+        fast_password_hashing=True,
+        record_requests=True,
+        db_path=str(tmp_path / "emu.sqlite3"),
+    )
+
+
+@pytest.fixture
+async def emulator(emulator_settings: EmulatorSettings) -> AsyncIterator[Emulator]:
+    """A running emulator built from `emulator_settings`, stopped after the test."""
+    async with Emulator(emulator_settings) as emu:
+        yield emu
+
+
+@attrs.frozen
+class Answer:
+    """One HTTP answer, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+    @property
+    def code(self) -> int | None:
+        value = self.json
+        return value.get("code") if isinstance(value, dict) else None
+
+
+class RawClient:
+    """Plain HTTP against an emulator: no client library in between."""
+
+    def __init__(self, http: aiohttp.ClientSession, root: str) -> None:
+        self.http = http
+        self.root = root
+
+    async def call(
+        self,
+        method: str,
+        route: str,
+        json: Any = None,
+        *,
+        data: bytes | None = None,
+        token: str | None = None,
+        root: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["user-token"] = token
+        if json is not None:
+            data = orjson.dumps(json)
+            sent.setdefault("Content-Type", "application/json")
+        url = f"{root or self.root}/{route}"
+        async with self.http.request(method, url, data=data, headers=sent) as resp:
+            return Answer(resp.status, dict(resp.headers), await resp.read())
+
+    async def register(self, email: str, password: str = "pw-123456", **props: Any) -> Any:
+        answer = await self.call(
+            "POST", "users/register", {"email": email, "password": password, **props}
+        )
+        assert answer.status == 200, answer.body
+        return answer.json
+
+    async def login(self, login: str, password: str = "pw-123456") -> Any:
+        answer = await self.call("POST", "users/login", {"login": login, "password": password})
+        assert answer.status == 200, answer.body
+        return answer.json
+
+
+@pytest.fixture
+async def emu_http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as http:
+        yield http
+
+
+@pytest.fixture
+def emu_raw(emulator: Emulator, emu_http: aiohttp.ClientSession) -> RawClient:
+    """A RawClient on the running `emulator`'s classic root."""
+    return RawClient(emu_http, emulator.root_url)
