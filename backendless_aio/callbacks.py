@@ -105,7 +105,7 @@ class Call(Coroutine[Any, Any, T]):
             self._error = OperationCancelled("the operation was cancelled before it finished")
             await self._run_handler(callback.fault_handler, self._error)
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - delivered to the fault handler
             self._error = exc
             await self._run_handler(callback.fault_handler, exc)
         else:
@@ -114,7 +114,7 @@ class Call(Coroutine[Any, Any, T]):
     async def _run_handler(self, handler: Callable[[Any], Any] | None, value: Any) -> None:
         try:
             await _call_handler(handler, value)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - logged and kept on the handle
             self._handler_error = exc
             logs.emit("callback_failed", {"handler": _name(handler),
                                           "error": type(exc).__name__},
@@ -177,7 +177,7 @@ class Call(Coroutine[Any, Any, T]):
             self.result()
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - returned, as Future.exception does
             return exc
         return None
 

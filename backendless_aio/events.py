@@ -176,5 +176,5 @@ class Hooks:
                 result = handler(event)
                 if inspect.isawaitable(result):
                     await result
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a hook must never break the operation
                 logs.hook_failed(event, handler, exc)

@@ -164,11 +164,11 @@ class Transport:
                 return_value = parse_answer(request, status, body, secrets)
             except BackendlessFault as fault:
                 error: BaseException = fault
-                retryable = fault.code == Code.RATE_LIMIT
+                retryable = fault.code == Code.RATE_LIMIT or _status_retryable(
+                    request, policy, status)
             except UnexpectedStatus as exc:
                 error = exc
-                retryable = status in policy.statuses and (
-                    request.idempotent or status == 429 or policy.retry_non_idempotent)
+                retryable = _status_retryable(request, policy, status)
             except MalformedResponse as exc:
                 error = exc
                 retryable = (request.idempotent or policy.retry_non_idempotent) and (
@@ -277,6 +277,13 @@ class Transport:
                 operation=request.operation, route=request.log_route, attempt=attempt,
                 duration_ms=duration, error=type(error).__name__, status=status,
                 fault_code=fault_code, object_id=object_id if isinstance(object_id, str) else None))
+
+
+def _status_retryable(request: Request, policy: RetryPolicy, status: int | None) -> bool:
+    """A throttling or gateway status: safe to repeat when idempotent, and a 429 always (the
+    server refused the request without processing it)."""
+    return status in policy.statuses and (
+        request.idempotent or status == 429 or policy.retry_non_idempotent)
 
 
 def _ms(started: float) -> float:
