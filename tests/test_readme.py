@@ -1,0 +1,26 @@
+"""The README is the front door: its commands and its fault table must stay true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from backendless_aio.errors import fault_table
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    match = re.search(r'^test_command="(.+)"$', ci, re.MULTILINE)
+    assert match, ".ci/run must define test_command"
+    command = match.group(1)
+    assert command in README
+    assert "pytest" in command
+
+
+def test_readme_fault_table_is_the_code_table() -> None:
+    block = README.split("<!-- fault-table")[1].split("<!-- /fault-table -->")[0]
+    rows = re.findall(r"^\| (\d+) \| `(\w+)` \| (.+) \|$", block, re.MULTILINE)
+    assert [(int(c), n, m) for c, n, m in rows] == fault_table()
