@@ -1,0 +1,206 @@
+"""The official Backendless JS SDK (npm `backendless` v8) against the emulator.
+
+Runs tests/js/check.js with Node (skipped only when `node` is not on PATH; installs the pinned
+SDK with npm first when node_modules is missing), then checks what the SDK got back and what it
+put on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backendless_aio.emulator import Emulator, EmulatorSettings, RecordedRequest
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+NODE = shutil.which("node")
+TOKEN_MESSAGE = "Not existing user token - {}. Relogin user to update your user token"
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH")
+
+
+async def ensure_sdk_installed() -> None:
+    if (JS_DIR / "node_modules" / "backendless" / "package.json").exists():
+        return
+    npm = shutil.which("npm")
+    assert npm is not None, "node_modules is missing and npm is not on PATH"
+    command = "ci" if (JS_DIR / "package-lock.json").exists() else "install"
+    proc = await asyncio.create_subprocess_exec(
+        npm,
+        command,
+        "--no-audit",
+        "--no-fund",
+        cwd=JS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 300)
+    assert proc.returncode == 0, (out.decode()[-2000:], err.decode()[-2000:])
+
+
+async def run_check(emu: Emulator) -> dict[str, Any]:
+    assert NODE is not None
+    proc = await asyncio.create_subprocess_exec(
+        NODE,
+        str(JS_DIR / "check.js"),
+        emu.url,
+        emu.app_id,
+        emu.api_key,
+        cwd=JS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    # the SDK reports a failed start-up `info` call on stderr: there must be none
+    assert b"could not load backendless app info" not in err, err.decode()
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
+@pytest.fixture(scope="module")
+def sdk_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[Any], Any]:
+    """Run the SDK once for the whole module: (report, recorded requests, emulator settings)."""
+    db = tmp_path_factory.mktemp("js") / "emu.sqlite3"
+    settings = EmulatorSettings(fast_password_hashing=True, record_requests=True, db_path=str(db))
+
+    async def go() -> tuple[dict[str, Any], list[RecordedRequest], EmulatorSettings]:
+        await ensure_sdk_installed()
+        async with Emulator(settings) as emu:
+            report = await run_check(emu)
+            return report, emu.requests, emu.settings
+
+    return asyncio.run(go())
+
+
+def fault(entry: dict[str, Any]) -> tuple[int | None, int | None]:
+    assert entry["ok"] is False, entry
+    return entry["code"], entry["status"]
+
+
+def test_sdk_version(sdk_run: Any) -> None:
+    report, _, _ = sdk_run
+    assert report["sdkVersion"].split(".")[0] == "8"
+
+
+def test_register_login_update_find_logout(sdk_run: Any) -> None:
+    report, _, _ = sdk_run
+    r = report["classic"]
+    assert r["appInfo"]["ok"] and r["appInfo"]["value"]["loggers"] == []
+    reg = r["register"]
+    assert reg["___class"] == "Users" and reg["userStatus"] == "ENABLED"
+    assert not reg["hasPassword"] and not reg["hasToken"]
+    assert reg["updated"] is None and reg["lastLogin"] is None and reg["ownerId"] == reg["objectId"]
+    assert r["currentUserAfterRegister"] is None  # register does not log in
+    login = r["login"]
+    assert login["objectId"] == reg["objectId"] and login["hasToken"] and r["tokenKept"]
+    assert isinstance(login["lastLogin"], int)
+    assert r["isValidLogin"] == {"ok": True, "value": True}
+    upd = r["update"]
+    assert upd["shoeSize"] == 44 and upd["name"] == "JS" and isinstance(upd["updated"], int)
+    assert not upd["hasToken"] and not upd["hasPassword"]
+    assert r["findById"]["shoeSize"] == 44 and r["findById"]["updated"] == upd["updated"]
+    assert r["findOther"]["shoeSize"] == "<absent>" and r["findOther"]["name"] == "Other"
+    assert r["currentUserReload"]["shoeSize"] == 44
+    assert r["verifyPassword"] == {"ok": True, "value": True}
+    assert r["verifyWrongPassword"] == {"ok": True, "value": False}
+    assert r["userRoles"] == {"ok": True, "value": ["AuthenticatedUser"]}
+    assert {"email", "name", "shoeSize", "objectId"} <= set(r["describe"]["value"])
+    assert r["restorePassword"]["ok"]
+    assert r["logout"] == {"ok": True} and r["tokenAfterLogout"] is None
+    assert r["isValidLoginAfterLogout"] == {"ok": True, "value": False}
+
+
+def test_update_faults(sdk_run: Any) -> None:
+    report, _, _ = sdk_run
+    r = report["classic"]
+    assert fault(r["updateNotLoggedIn"]) == (3028, 400)
+    assert fault(r["updateAnotherUser"]) == (3029, 400)
+    assert fault(r["updateMissingUser"]) == (3030, 400)
+    assert fault(r["updateIdentityTaken"]) == (3018, 400)
+    assert fault(r["loginWrongPassword"]) == (3003, 400)
+    # after a login elsewhere ended the session: 3064 with the documented message
+    stale = r["updateStaleToken"]
+    assert fault(stale) == (3064, 400)
+    token = stale["message"].split(" - ", 1)[1].split(".", 1)[0]
+    assert stale["message"] == TOKEN_MESSAGE.format(token)
+    assert r["isValidLoginStale"] == {"ok": True, "value": False}
+    # the SDK's logout drops its local session on 3064 and passes the error on
+    assert fault(r["logoutStale"]) == (3064, 400)
+    assert r["currentUserAfterStaleLogout"] is None
+
+
+def test_domain_form(sdk_run: Any) -> None:
+    report, _, _ = sdk_run
+    d = report["domain"]
+    assert d["appPath"].endswith("/api")
+    assert d["appInfo"]["ok"]
+    assert d["login"]["objectId"] == d["register"]["objectId"] and d["login"]["hasToken"]
+    assert d["update"]["shoeSize"] == 45 and d["findById"]["shoeSize"] == 45
+    assert d["logout"] == {"ok": True} and d["tokenAfterLogout"] is None
+    assert d["resendConfirmation"]["ok"]
+    assert d["guest"]["userStatus"] == "GUEST" and d["guest"]["hasToken"]
+    assert d["guestRoles"] == {"ok": True, "value": ["GuestUser"]}
+    assert d["guestLogout"] == {"ok": True}
+
+
+def _route(request: RecordedRequest, settings: EmulatorSettings) -> str:
+    classic = f"/{settings.app_id}/{settings.api_key}/"
+    if request.path.startswith(classic):
+        return "classic " + request.path[len(classic) :]
+    assert request.path.startswith("/api/"), request.path
+    return "domain " + request.path[len("/api/") :]
+
+
+def test_what_the_sdk_sent(sdk_run: Any) -> None:
+    _report, requests, settings = sdk_run
+    routes = [f"{r.method} {_route(r, settings)}" for r in requests]
+    # start-up: initApp asks for the app info before anything else
+    assert routes[0] == "GET classic info"
+    assert "GET domain info" in routes
+    # the JS SDK's spelling of verifypassword
+    assert routes.count("POST classic users/verifypassowrd") == 2
+    assert "POST classic users/verifypassword" not in routes
+    for request, route in zip(requests, routes, strict=True):
+        headers = request.headers
+        # no application headers, ever; Content-Type only with a body
+        assert "application-id" not in headers and "secret-key" not in headers
+        if request.body:
+            assert headers["content-type"] == "application/json", route
+            json.loads(request.body)
+        else:
+            assert "content-type" not in headers, route
+    # no token before the first login; every call after it carries the session's token
+    first_login = routes.index("POST classic users/login")
+    assert all("user-token" not in r.headers for r in requests[: first_login + 1])
+    token = requests[first_login + 1].headers["user-token"]
+    assert routes[first_login + 1] == f"GET classic users/isvalidusertoken/{token}"
+    # the full-object update: the SDK sends the object back, system keys and the token included
+    full_updates = [
+        r
+        for r in requests
+        if r.method == "PUT" and r.json is not None and "shoeSize" in r.json  # type: ignore[operator]
+    ]
+    assert len(full_updates) == 2
+    body = full_updates[0].json
+    assert isinstance(body, dict)
+    assert {"___class", "objectId", "created", "ownerId", "user-token", "userStatus"} <= set(body)
+    assert body["user-token"] == full_updates[0].headers["user-token"]
+    assert "password" not in body
+    # restorepassword percent-encodes the identity; resendconfirmation does not
+    restore = next(r for r in requests if "restorepassword" in r.path)
+    assert "%40" in restore.path
+    resend = next(r for r in requests if "resendconfirmation" in r.path)
+    assert "@" in resend.path
+    # bodyless POSTs (guest login, resend confirmation) carry Content-Length: 0
+    guest = next(r for r in requests if r.path.endswith("/users/register/guest"))
+    assert guest.body == b"" and guest.headers.get("content-length") == "0"
+    # the SDK keeps sending a dead token to routes that need none (login, isvalidusertoken):
+    # the emulator ignores it there
+    stale = [r for r in requests if r.path.endswith("/users/login") and "user-token" in r.headers]
+    assert stale, "expected the SDK to send user-token with a login"
