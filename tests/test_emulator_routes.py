@@ -552,3 +552,20 @@ async def test_start_stop_and_restart(tmp_path: Path) -> None:
     assert emu.running and emu.url.startswith("http://127.0.0.1:")
     await emu.stop()
     assert first_url
+
+
+async def test_cors_for_browser_apps(emu_raw: RawClient, emulator: Emulator) -> None:
+    preflight = await emu_raw.call(
+        "OPTIONS",
+        "users/login",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "user-token" in preflight.headers["Access-Control-Allow-Headers"]
+    answer = await emu_raw.call("GET", "info")
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    error = await emu_raw.call("GET", "users/NOPE")
+    assert error.headers["Access-Control-Allow-Origin"] == "*"
+    admin = await emu_raw.call("GET", "nope", root=f"{emulator.url}/__emulator__")
+    assert admin.status == 404 and admin.code == 404

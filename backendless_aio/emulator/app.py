@@ -307,9 +307,24 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return body
 
 
+#: Browsers may call the emulator from any local page (the JS SDK in a web app).
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": f"Content-Type, {USER_TOKEN_HEADER}",
+    "Access-Control-Max-Age": "600",
+}
+
+
+async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     settings = state.settings
+    if request.method == "OPTIONS":  # a CORS preflight
+        return web.Response(status=204, headers=CORS_HEADERS)
     try:
         body = await _read_body(request, settings.max_body_bytes)
     except _TooLarge:
@@ -410,6 +425,10 @@ async def admin_clock(request: web.Request) -> web.Response:
     return json_response({"offset": state.clock.offset})
 
 
+async def admin_unknown(request: web.Request) -> web.Response:
+    return error_response(404, f"Unknown admin route: {request.method} {request.path}", status=404)
+
+
 async def admin_user(request: web.Request) -> web.Response:
     user = request.app[STATE].service.get_stored_user(request.match_info["object_id"])
     if user is None:
@@ -439,11 +458,13 @@ def create_app(
     app[STATE] = state
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
+    app.on_response_prepare.append(_add_cors)
     app.router.add_post(f"{ADMIN_PREFIX}/faults", admin_add_faults)
     app.router.add_get(f"{ADMIN_PREFIX}/faults", admin_get_faults)
     app.router.add_delete(f"{ADMIN_PREFIX}/faults", admin_clear_faults)
     app.router.add_post(f"{ADMIN_PREFIX}/reset", admin_reset)
     app.router.add_post(f"{ADMIN_PREFIX}/clock", admin_clock)
     app.router.add_get(f"{ADMIN_PREFIX}/users/{{object_id}}", admin_user)
+    app.router.add_route("*", f"{ADMIN_PREFIX}/{{tail:.*}}", admin_unknown)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
