@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -15,9 +16,8 @@ import aiohttp
 import pytest
 from conftest import RawClient
 
-from backendless_aio.cli import build_parser
 from backendless_aio.emulator import DEFAULT_API_KEY, DEFAULT_APP_ID
-from backendless_aio.emulator.cli import settings_from_args
+from backendless_aio.emulator.cli import add_emulator_parser, settings_from_args
 
 REPO = Path(__file__).resolve().parent.parent
 PW = "pw-123456"
@@ -110,6 +110,12 @@ async def test_cli_flags_reach_the_server(tmp_path: Path) -> None:
             ).status == 200
         running.proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(running.proc.wait(), 10) == 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backendless-aio")
+    add_emulator_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
 
 
 def test_flags_map_to_settings() -> None:
