@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import attrs
@@ -50,7 +51,7 @@ def test_defaults_are_readable_guids() -> None:
     with pytest.raises(ValueError):
         EmulatorSettings(identity="objectId")
     with pytest.raises(TypeError):
-        EmulatorSettings("positional")  # type: ignore[misc]
+        EmulatorSettings("positional")  # type: ignore[call-arg]
 
 
 async def test_emulator_properties(emulator: Emulator) -> None:
@@ -180,7 +181,7 @@ async def test_update_password_rehashes(emu_raw: RawClient, emulator: Emulator) 
 
 
 async def test_types_round_trip(emu_raw: RawClient) -> None:
-    values = {
+    values: dict[str, Any] = {
         "s": "text ünïcödé ✓",
         "i": 42,
         "neg": -7,
@@ -476,14 +477,14 @@ async def test_injection_looking_property_names(emu_raw: RawClient, emulator: Em
     logged = await emu_raw.login("t@example.com")
     for name, value in props.items():
         assert user[name] == value
-    changed = {name: i for i, name in enumerate(INJECTION_NAMES)}
+    numbers = {name: i for i, name in enumerate(INJECTION_NAMES)}
     answer = await emu_raw.call(
-        "PUT", f"users/{user['objectId']}", changed, token=logged["user-token"]
+        "PUT", f"users/{user['objectId']}", numbers, token=logged["user-token"]
     )
     assert answer.status == 200
     found = (await emu_raw.call("GET", f"data/Users/{user['objectId']}")).json
-    for name, value in changed.items():
-        assert found[name] == value
+    for name, number in numbers.items():
+        assert found[name] == number
     # the tables are intact and the session still works
     assert (await emu_raw.call("GET", "users/userroles", token=logged["user-token"])).json == [
         "AuthenticatedUser"

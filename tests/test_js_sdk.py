@@ -182,9 +182,7 @@ def test_what_the_sdk_sent(sdk_run: Any) -> None:
     assert routes[first_login + 1] == f"GET classic users/isvalidusertoken/{token}"
     # the full-object update: the SDK sends the object back, system keys and the token included
     full_updates = [
-        r
-        for r in requests
-        if r.method == "PUT" and r.json is not None and "shoeSize" in r.json  # type: ignore[operator]
+        r for r in requests if r.method == "PUT" and r.json is not None and "shoeSize" in r.json
     ]
     assert len(full_updates) == 2
     body = full_updates[0].json
