@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import backendless_aio as bl
 from backendless_aio.emulator import Emulator, EmulatorSettings, RecordedRequest
 
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -202,3 +204,50 @@ def test_what_the_sdk_sent(sdk_run: Any) -> None:
     # the emulator ignores it there
     stale = [r for r in requests if r.path.endswith("/users/login") and "user-token" in r.headers]
     assert stale, "expected the SDK to send user-token with a login"
+
+
+# -- our client against the SDK's own requests ------------------------------------------------
+
+_ID = re.compile(r"users/[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
+
+
+def _shape(request: RecordedRequest, settings: EmulatorSettings) -> tuple[str, str, bool, str]:
+    """(method, route template, carries user-token, content-type) of one request."""
+    route = _route(request, settings).split(" ", 1)[1]
+    route = re.sub(r"^users/isvalidusertoken/.+$", "users/isvalidusertoken/{token}", route)
+    route = _ID.sub("users/{objectId}", route)
+    return (request.method, route, "user-token" in request.headers,
+            request.headers.get("content-type", "") if request.body else "")
+
+
+def _first(shapes: list[tuple[str, str, bool, str]], method: str, route: str,
+           after: int = 0) -> tuple[str, str, bool, str]:
+    return next(s for s in shapes[after:] if s[0] == method and s[1] == route)
+
+
+def test_our_client_sends_what_the_sdk_sends(sdk_run: Any) -> None:
+    """register, login, is_valid_login, update and logout: same method, path and headers."""
+    _report, sdk_requests, sdk_settings = sdk_run
+    sdk = [_shape(r, sdk_settings) for r in sdk_requests if _route(r, sdk_settings)
+           .startswith("classic ")]
+
+    async def ours() -> tuple[list[RecordedRequest], EmulatorSettings]:
+        settings = EmulatorSettings(fast_password_hashing=True, record_requests=True)
+        async with Emulator(settings) as emu, bl.Backendless(
+                app_id=emu.app_id, api_key=emu.api_key, server_url=emu.url) as app:
+            await app.users.register({"email": "w@example.com", "password": "pw-123456"})
+            user = await app.users.login("w@example.com", "pw-123456")
+            assert await app.users.is_valid_login()
+            user.set_property("shoeSize", 44)
+            await app.users.update(user)
+            await app.users.logout()
+            return emu.requests, emu.settings
+
+    requests, settings = asyncio.run(ours())
+    mine = [_shape(r, settings) for r in requests]
+    login_at = sdk.index(_first(sdk, "POST", "users/login"))
+    for method, route in [("POST", "users/register"), ("POST", "users/login"),
+                          ("GET", "users/isvalidusertoken/{token}"), ("PUT", "users/{objectId}"),
+                          ("GET", "users/logout")]:
+        after = login_at if route != "users/register" else 0
+        assert _first(mine, method, route) == _first(sdk, method, route, after), route
