@@ -145,8 +145,15 @@ class Hooks:
             raise TypeError("the handler must be callable")
         self._by_type.setdefault(event_type, []).append(handler)
         self._resolved.clear()
+        subscribed = True
 
         def unsubscribe() -> None:
+            # Once per subscription: a handler subscribed twice stays subscribed once when one
+            # of its unsubscribe functions is called twice.
+            nonlocal subscribed
+            if not subscribed:
+                return
+            subscribed = False
             handlers = self._by_type.get(event_type)
             if handlers and handler in handlers:
                 handlers.remove(handler)
