@@ -248,7 +248,7 @@ def resolve_connection(args: argparse.Namespace,
 
         return Connection(app_id=DEFAULT_APP_ID, api_key=DEFAULT_API_KEY, server_url=server_url,
                           note=f"note: no app id or API key given: using the local emulator's "
-                               f"defaults (app {DEFAULT_APP_ID}) at {server_url}")
+                               f"default ones (app {DEFAULT_APP_ID})")
     if app_id is None or api_key is None:
         missing = "--app-id (or BACKENDLESS_APP_ID)" if app_id is None else \
             "--api-key (or BACKENDLESS_API_KEY)"
@@ -258,20 +258,22 @@ def resolve_connection(args: argparse.Namespace,
                       server_url=server_url or C.DEFAULT_SERVER_URL)
 
 
-def require_connection(args: argparse.Namespace, console: Console) -> Connection:
+def require_connection(args: argparse.Namespace, console: Console, *,
+                       quiet: bool = False) -> Connection:
     conn = resolve_connection(args)
     if conn is None:
         raise UsageError(
             "which Backendless app? give --app-id and --api-key (or set BACKENDLESS_APP_ID and "
             "BACKENDLESS_API_KEY), --domain (BACKENDLESS_DOMAIN), or --server-url of a local "
             "emulator (backendless-aio emulator)")
-    announce_connection(conn, console)
+    announce_connection(conn, console, quiet=quiet)
     return conn
 
 
-def announce_connection(conn: Connection, console: Console) -> None:
+def announce_connection(conn: Connection, console: Console, *, quiet: bool = False) -> None:
+    """Mask the API key in all output; say the connection's note unless ``quiet``."""
     console.remember(conn.api_key)
-    if conn.note:
+    if conn.note and not quiet:
         console.note(conn.note)
 
 
@@ -386,7 +388,7 @@ def cmd_login(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_whoami(args: argparse.Namespace, console: Console) -> int:
-    conn = require_connection(args, console)
+    conn = require_connection(args, console, quiet=True)
     path = session_file(args)
 
     async def whoami() -> BackendlessUser:
@@ -405,7 +407,7 @@ def cmd_whoami(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_update(args: argparse.Namespace, console: Console) -> int:
-    conn = require_connection(args, console)
+    conn = require_connection(args, console, quiet=True)
     path = session_file(args)
     changes = _properties(args)
     if not changes:
@@ -429,7 +431,7 @@ def cmd_update(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_logout(args: argparse.Namespace, console: Console) -> int:
-    conn = require_connection(args, console)
+    conn = require_connection(args, console, quiet=True)
     path = session_file(args)
 
     async def logout() -> str:

@@ -180,7 +180,7 @@ def test_demo_with_only_a_server_url_uses_the_emulator_defaults(run: Cli) -> Non
     result = run("demo", "--server-url", "http://127.0.0.1:1",
                  env=clean_env(HOME=str(run.home)))
     assert result.code == 1  # nothing listens there
-    assert f"using the local emulator's defaults (app {DEFAULT_APP_ID})" in result.err
+    assert f"using the local emulator's default ones (app {DEFAULT_APP_ID})" in result.err
     assert result.err.splitlines()[-1].startswith("error: the server could not be reached")
     assert DEFAULT_API_KEY not in result.text
 
