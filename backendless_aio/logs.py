@@ -5,6 +5,12 @@ application has configured structlog, events go through ``structlog.get_logger``
 processors, renderers and bound contextvars apply); otherwise they go to the stdlib logger
 ``backendless_aio`` (silent unless the application enables it), with the event's fields and the
 structlog contextvars attached to the record as ``record.backendless``.
+
+Without any logging set-up at all (no handler anywhere), operation events are dropped rather
+than left to logging's "last resort" handler, which would print warnings to stderr. Only the
+events about the application's own code failing (a hook or a callback handler that raised) keep
+Python's default there: printed to stderr with their traceback, as asyncio does for a task's
+exception that nobody retrieved, so that such a bug is never lost.
 """
 
 from __future__ import annotations
@@ -23,9 +29,15 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
            "error": logging.ERROR}
 
 
+#: Events about the application's own code failing: they may reach logging's last resort.
+_APP_CODE_FAILED = frozenset({"callback_failed", "hook_failed"})
+
+
 def enabled(level: str = "info") -> bool:
-    """Whether an event at this level would reach anybody (cheap: checked on every call)."""
-    return structlog.is_configured() or _stdlib.isEnabledFor(_LEVELS[level])
+    """Whether an operation event at this level would reach anybody (cheap: checked on every
+    call)."""
+    return structlog.is_configured() or (
+        _stdlib.isEnabledFor(_LEVELS[level]) and _stdlib.hasHandlers())
 
 
 class _Message:
@@ -56,6 +68,8 @@ def emit(name: str, fields: dict[str, Any], level: str = "info",
     numeric = _LEVELS[level]
     if not _stdlib.isEnabledFor(numeric):
         return
+    if name not in _APP_CODE_FAILED and not _stdlib.hasHandlers():
+        return  # no logging set up at all: print nothing (logging.lastResort would)
     context = structlog.contextvars.get_contextvars()
     merged = {**context, **fields} if context else fields
     _stdlib.log(numeric, "%s", _Message(event, merged), exc_info=exc_info,
