@@ -49,6 +49,53 @@ async def test_app_without_a_user(backendless_app):
     assert user.object_id
 '''
 
+# The snippets of docs/testing.md, as written there.
+DOCS_SUITE = '''
+import asyncio
+
+import pytest
+
+from backendless_aio import BlockingBackendless, InvalidLogin, RegistrationDisabled
+from backendless_aio.emulator import EmulatorSettings
+
+
+async def test_profile_update(backendless_app, backendless_user):
+    backendless_user.set_property("phoneNumber", "5551212")
+    updated = await backendless_app.users.update(backendless_user)
+    assert updated.get_property("phoneNumber") == "5551212"
+
+
+async def test_wrong_password(backendless_app, backendless_user):
+    with pytest.raises(InvalidLogin):
+        await backendless_app.users.session().login(backendless_user.email, "nope")
+
+
+async def test_only_what_changed_is_sent(backendless_emulator, backendless_app, backendless_user):
+    backendless_user.set_property("city", "Oslo")
+    await backendless_app.users.update(backendless_user)
+    put = [r for r in backendless_emulator.requests if r.method == "PUT"][-1]
+    assert put.json == {"city": "Oslo"}
+
+
+async def test_my_script(backendless_emulator):
+    def script():
+        with BlockingBackendless(app_id=backendless_emulator.app_id,
+                                 api_key=backendless_emulator.api_key,
+                                 server_url=backendless_emulator.url) as app:
+            app.users.register({"email": "s@example.com", "password": "pw-123456"})
+            return app.users.login("s@example.com", "pw-123456")
+
+    user = await asyncio.to_thread(script)
+    assert user.email == "s@example.com"
+
+
+@pytest.mark.parametrize("backendless_emulator_settings",
+                         [EmulatorSettings(fast_password_hashing=True, registration_enabled=False)])
+async def test_registration_closed(backendless_app):
+    with pytest.raises(RegistrationDisabled):
+        await backendless_app.users.register({"email": "a@example.com", "password": "pw-123456"})
+'''
+
 STRICT_MODE_SUITE = '''
 import pytest
 
@@ -124,9 +171,9 @@ async def test_the_overridden_settings_apply(backendless_emulator, backendless_a
 
 
 def test_fixtures_in_auto_mode(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_auto=AUTO_MODE_SUITE)
+    pytester.makepyfile(test_auto=AUTO_MODE_SUITE, test_docs=DOCS_SUITE)
     result = pytester.runpytest_subprocess(*FLAGS, "-o", "asyncio_mode=auto")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=8)
 
 
 def test_fixtures_in_strict_mode(pytester: pytest.Pytester) -> None:
