@@ -17,9 +17,12 @@ import os
 import secrets
 import sys
 
+import attrs
+
 from backendless_aio import (
     Backendless,
     BackendlessUser,
+    ClientConfig,
     InvalidLogin,
     RetryPolicy,
     UserUpdated,
@@ -28,18 +31,19 @@ from backendless_aio import (
 PASSWORD = "correct-horse-battery"
 
 
-async def connect(stack: contextlib.AsyncExitStack) -> dict[str, str]:
+async def connect(stack: contextlib.AsyncExitStack[bool | None]) -> ClientConfig:
     """Your app from the environment, or the embedded emulator (stopped by ``stack``)."""
     if os.environ.get("BACKENDLESS_APP_ID"):
-        return {"app_id": os.environ["BACKENDLESS_APP_ID"],
-                "api_key": os.environ["BACKENDLESS_API_KEY"],
-                "server_url": os.environ.get("BACKENDLESS_SERVER_URL",
-                                             "https://api.backendless.com")}
+        return ClientConfig(app_id=os.environ["BACKENDLESS_APP_ID"],
+                            api_key=os.environ["BACKENDLESS_API_KEY"],
+                            server_url=os.environ.get("BACKENDLESS_SERVER_URL",
+                                                      "https://api.backendless.com"))
     from backendless_aio.emulator import Emulator, EmulatorSettings
 
     emulator = await stack.enter_async_context(
         Emulator(EmulatorSettings(fast_password_hashing=True)))
-    return {"app_id": emulator.app_id, "api_key": emulator.api_key, "server_url": emulator.url}
+    return ClientConfig(app_id=emulator.app_id, api_key=emulator.api_key,
+                        server_url=emulator.url)
 
 
 class ProfileService:
@@ -74,9 +78,9 @@ async def main() -> int:
     logging.getLogger("backendless_aio").setLevel(logging.INFO)
 
     async with contextlib.AsyncExitStack() as stack:
-        settings = await connect(stack)
-        app = await stack.enter_async_context(
-            Backendless(**settings, timeout=15, retry=RetryPolicy(max_attempts=3)))
+        config = await connect(stack)  # variants of the frozen settings: attrs.evolve
+        app = await stack.enter_async_context(Backendless(
+            config=attrs.evolve(config, timeout=15, retry=RetryPolicy(max_attempts=3))))
         service = ProfileService(app)
 
         tag = secrets.token_hex(3)

@@ -22,6 +22,7 @@ from backendless_aio import (
     AsyncCallback,
     BackendlessUser,
     BlockingBackendless,
+    ClientConfig,
     InvalidLogin,
 )
 
@@ -30,13 +31,13 @@ PASSWORD = "correct-horse-battery"
 
 
 @contextlib.contextmanager
-def connection() -> Iterator[dict[str, str]]:
+def connection() -> Iterator[ClientConfig]:
     """Your app from the environment, or the embedded emulator served from a thread."""
     if os.environ.get("BACKENDLESS_APP_ID"):
-        yield {"app_id": os.environ["BACKENDLESS_APP_ID"],
-               "api_key": os.environ["BACKENDLESS_API_KEY"],
-               "server_url": os.environ.get("BACKENDLESS_SERVER_URL",
-                                            "https://api.backendless.com")}
+        yield ClientConfig(app_id=os.environ["BACKENDLESS_APP_ID"],
+                           api_key=os.environ["BACKENDLESS_API_KEY"],
+                           server_url=os.environ.get("BACKENDLESS_SERVER_URL",
+                                                     "https://api.backendless.com"))
         return
     from backendless_aio.emulator import Emulator, EmulatorSettings
 
@@ -46,8 +47,8 @@ def connection() -> Iterator[dict[str, str]]:
     emulator = Emulator(EmulatorSettings(fast_password_hashing=True))
     try:
         asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(30)
-        yield {"app_id": emulator.app_id, "api_key": emulator.api_key,
-               "server_url": emulator.url}
+        yield ClientConfig(app_id=emulator.app_id, api_key=emulator.api_key,
+                           server_url=emulator.url)
     finally:
         asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
@@ -56,7 +57,7 @@ def connection() -> Iterator[dict[str, str]]:
 
 
 def main() -> int:
-    with connection() as settings, BlockingBackendless(**settings) as app:
+    with connection() as config, BlockingBackendless(config=config) as app:
         registered = app.users.register(BackendlessUser({"email": EMAIL, "password": PASSWORD}))
         print(f"registered {registered.email} (objectId {registered.object_id})")
 

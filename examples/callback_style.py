@@ -21,6 +21,7 @@ from backendless_aio import (
     Backendless,
     BackendlessFault,
     BackendlessUser,
+    ClientConfig,
     InvalidLogin,
 )
 
@@ -28,18 +29,19 @@ EMAIL = f"callbacks-{secrets.token_hex(3)}@example.com"
 PASSWORD = "correct-horse-battery"
 
 
-async def connect(stack: contextlib.AsyncExitStack) -> dict[str, str]:
+async def connect(stack: contextlib.AsyncExitStack[bool | None]) -> ClientConfig:
     """Your app from the environment, or the embedded emulator (stopped by ``stack``)."""
     if os.environ.get("BACKENDLESS_APP_ID"):
-        return {"app_id": os.environ["BACKENDLESS_APP_ID"],
-                "api_key": os.environ["BACKENDLESS_API_KEY"],
-                "server_url": os.environ.get("BACKENDLESS_SERVER_URL",
-                                             "https://api.backendless.com")}
+        return ClientConfig(app_id=os.environ["BACKENDLESS_APP_ID"],
+                            api_key=os.environ["BACKENDLESS_API_KEY"],
+                            server_url=os.environ.get("BACKENDLESS_SERVER_URL",
+                                                      "https://api.backendless.com"))
     from backendless_aio.emulator import Emulator, EmulatorSettings
 
     emulator = await stack.enter_async_context(
         Emulator(EmulatorSettings(fast_password_hashing=True)))
-    return {"app_id": emulator.app_id, "api_key": emulator.api_key, "server_url": emulator.url}
+    return ClientConfig(app_id=emulator.app_id, api_key=emulator.api_key,
+                        server_url=emulator.url)
 
 
 def describe(error: BaseException) -> str:
@@ -50,7 +52,7 @@ def describe(error: BaseException) -> str:
 
 async def main() -> int:
     async with contextlib.AsyncExitStack() as stack:
-        app = await stack.enter_async_context(Backendless(**await connect(stack)))
+        app = await stack.enter_async_context(Backendless(config=await connect(stack)))
         finished = asyncio.Event()
         faults: list[BaseException] = []
 
