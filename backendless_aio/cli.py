@@ -336,6 +336,16 @@ def _show(user: BackendlessUser, args: argparse.Namespace, console: Console) -> 
             console.print(line)
 
 
+def _status(line: str, user: BackendlessUser, args: argparse.Namespace,
+            console: Console) -> None:
+    """The outcome line on stdout; with ``--json`` stdout carries only the JSON."""
+    if getattr(args, "json", False):
+        console.note(line)
+        console.print(user_json(user))
+    else:
+        console.print(line)
+
+
 def _not_logged_in(conn: Connection, path: Path) -> UserNotLoggedIn:
     return UserNotLoggedIn(f"no session for {conn.where} in {path}; log in with: "
                            f"backendless-aio users login EMAIL", operation="cli")
@@ -354,10 +364,8 @@ def cmd_register(args: argparse.Namespace, console: Console) -> int:
                 BackendlessUser({**props, "email": args.email, "password": password}))
 
     user = asyncio.run(register())
-    console.print(f"registered {user.email or args.email} (objectId {user.object_id}) "
-                  f"on {conn.where}")
-    if getattr(args, "json", False):
-        _show(user, args, console)
+    _status(f"registered {user.email or args.email} (objectId {user.object_id}) on "
+            f"{conn.where}", user, args, console)
     console.note(f"log in with: backendless-aio users login {args.email}")
     return EXIT_OK
 
@@ -376,10 +384,8 @@ def cmd_login(args: argparse.Namespace, console: Console) -> int:
             return user
 
     user = asyncio.run(login())
-    console.print(f"logged in as {user.email or args.email} (objectId {user.object_id}) "
-                  f"on {conn.where}")
-    if getattr(args, "json", False):
-        _show(user, args, console)
+    _status(f"logged in as {user.email or args.email} (objectId {user.object_id}) on "
+            f"{conn.where}", user, args, console)
     console.note(f"warning: the session token is stored in clear text in {path} (file mode "
                  f"0600: only you can read it). Anyone who can read that file can act as this "
                  f"user until the session ends; `backendless-aio users logout` ends it and "

@@ -198,9 +198,11 @@ def test_users_register_login_whoami_update_unset_logout(run: Cli) -> None:
     object_id = registered.out.split("objectId ")[1].split(")")[0]
     assert run.emulator.stored_user(object_id)["age"] == 36
 
-    logged_in = run("users", "login", email, "--password-stdin", stdin=PASSWORD + "\n")
+    logged_in = run("users", "login", email, "--password-stdin", "--json",
+                    stdin=PASSWORD + "\n")
     assert logged_in.code == 0, logged_in.err
-    assert f"logged in as {email} (objectId {object_id})" in logged_in.out
+    assert json.loads(logged_in.out)["objectId"] == object_id  # only JSON on stdout
+    assert f"logged in as {email} (objectId {object_id})" in logged_in.err
     assert "warning: the session token is stored in clear text in " \
            f"{run.session_file}" in logged_in.err
     # the token file: private, and where the warning says
