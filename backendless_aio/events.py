@@ -7,6 +7,7 @@ route template, timings, attempts, fault codes, object ids and property *names*.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -125,12 +126,18 @@ class Hooks:
     also feed its parent's (the app's).
     """
 
-    __slots__ = ("_by_type", "_parent", "_resolved")
+    __slots__ = ("_by_type", "_lock", "_parent", "_resolved")
 
+    # Subscriptions may come from any thread (BlockingBackendless.on) while the loop thread
+    # resolves handlers: the handler tuples are replaced, never mutated, and every change swaps
+    # in a fresh resolution cache, so a resolution that raced a change lands in a discarded
+    # cache instead of hiding the new subscription. The lock only orders writers; handlers never
+    # run under it.
     def __init__(self, parent: Hooks | None = None) -> None:
         self._parent = parent
-        self._by_type: dict[type[Event], list[Callable[[Any], Any]]] = {}
+        self._by_type: dict[type[Event], tuple[Callable[[Any], Any], ...]] = {}
         self._resolved: dict[type[Event], tuple[Callable[[Any], Any], ...]] = {}
+        self._lock = threading.Lock()
 
     @property
     def root(self) -> Hooks:
@@ -143,31 +150,34 @@ class Hooks:
             raise TypeError(f"subscribe to an Event class, not {event_type!r}")
         if not callable(handler):
             raise TypeError("the handler must be callable")
-        self._by_type.setdefault(event_type, []).append(handler)
-        self._resolved.clear()
+        with self._lock:
+            self._by_type[event_type] = (*self._by_type.get(event_type, ()), handler)
+            self._resolved = {}
         subscribed = True
 
         def unsubscribe() -> None:
             # Once per subscription: a handler subscribed twice stays subscribed once when one
             # of its unsubscribe functions is called twice.
             nonlocal subscribed
-            if not subscribed:
-                return
-            subscribed = False
-            handlers = self._by_type.get(event_type)
-            if handlers and handler in handlers:
-                handlers.remove(handler)
-                self._resolved.clear()
+            with self._lock:
+                if not subscribed:
+                    return
+                subscribed = False
+                handlers = list(self._by_type.get(event_type, ()))
+                if handler in handlers:
+                    handlers.remove(handler)
+                    self._by_type[event_type] = tuple(handlers)
+                    self._resolved = {}
 
         return unsubscribe
 
     def _handlers(self, event_type: type[Event]) -> tuple[Callable[[Any], Any], ...]:
-        found = self._resolved.get(event_type)
+        cache = self._resolved  # before reading the subscriptions: see __init__
+        found = cache.get(event_type)
         if found is None:
-            collected: list[Callable[[Any], Any]] = []
-            for klass in event_type.__mro__:
-                collected.extend(self._by_type.get(klass, ()))
-            found = self._resolved[event_type] = tuple(collected)
+            by_type = self._by_type
+            found = cache[event_type] = tuple(
+                handler for klass in event_type.__mro__ for handler in by_type.get(klass, ()))
         if self._parent is not None:
             return found + self._parent._handlers(event_type)
         return found

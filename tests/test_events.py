@@ -321,6 +321,41 @@ def test_subscribing_needs_an_event_class_and_a_callable() -> None:
         hooks.on(bl.UserUpdated, "not callable")  # type: ignore[arg-type]
 
 
+async def test_a_subscription_racing_a_resolution_is_not_lost() -> None:
+    """BlockingBackendless.on() subscribes from the caller's thread while the loop thread may be
+    resolving the handlers of an event: the new subscription must not be hidden by a cache
+    filled from what was read before it."""
+    hooks = Hooks()
+    late = Recorder()
+
+    class Interleaving(dict):  # type: ignore[type-arg]
+        raced = False
+
+        def get(self, key: Any, default: Any = None) -> Any:
+            # UserLoggedOut's subscriptions were read; the other thread subscribes to it now
+            if key is bl.Event and not self.raced:
+                self.raced = True
+                hooks.on(bl.UserLoggedOut, late)
+            return super().get(key, default)
+
+    hooks._by_type = Interleaving()
+    hooks.wants(bl.UserLoggedOut)  # raced: either answer is fine
+    assert hooks.wants(bl.UserLoggedOut)
+    await hooks.emit(bl.UserLoggedOut(operation="users.logout", route="GET users/logout",
+                                      object_id=None))
+    assert late.kinds == ["UserLoggedOut"]
+
+
+async def test_subscriptions_from_other_threads(backendless_app: bl.Backendless,
+                                                backendless_user: bl.BackendlessUser) -> None:
+    seen = Recorder()
+    unsubscribe = await asyncio.to_thread(backendless_app.on, bl.ResponseReceived, seen)
+    await backendless_app.users.describe_user_class()
+    await asyncio.to_thread(unsubscribe)
+    await backendless_app.users.describe_user_class()
+    assert seen.kinds == ["ResponseReceived"]
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_a_failing_hook_is_logged_and_never_breaks_the_operation(
         kind: str, backendless_app: bl.Backendless, backendless_user: bl.BackendlessUser,
