@@ -327,7 +327,8 @@ def test_a_fresh_process_prints_only_the_apps_own_failures(tmp_path: Path) -> No
     a callback handler that raised reaches stderr with its traceback (logging's last resort)."""
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONWARNINGS", "PYTHONDEVMODE", "PYTHONASYNCIODEBUG")}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=60, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr
