@@ -61,6 +61,10 @@ class MemorySessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def __bool__(self) -> bool:
+        # An empty store is still a store: ``store or MemorySessionStore()`` must keep it.
+        return True
+
     def __repr__(self) -> str:
         return f"MemorySessionStore({len(self._sessions)} sessions)"
 
