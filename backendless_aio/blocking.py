@@ -12,16 +12,18 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
+from . import logs
 from ._codes import UserStatus
 from .callbacks import AsyncCallback, Call
 from .client import Backendless
 from .errors import BackendlessError
 from .events import Event
 from .models import BackendlessUser
+from .sessions import SessionStore
 from .users import AsyncUserService, TimeoutArg
 from .wire import UserClassProperty
 
@@ -34,36 +36,89 @@ _CLOSE_TIMEOUT = 30.0
 
 
 class _Portal:
-    """One event loop in one daemon thread, and the way in from any other thread."""
+    """One event loop in one daemon thread, and the way in from any other thread.
+
+    Calls are coroutines handed to the loop with ``run_coroutine_threadsafe`` (which runs them in
+    a copy of the caller's contextvars, so structlog's bound context reaches the log events).
+    A blocking wait from the loop thread itself is refused: it could never finish.
+    """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._serve, name="backendless-aio-loop", daemon=True)
+        # Guards ``closed`` against a close() racing a submit(): once closed is set, nothing new
+        # reaches the loop, so no caller can wait on a loop that has stopped. Reentrant, since a
+        # garbage collection may run the finaliser (and so stop()) in any thread at any time.
+        self._lock = threading.RLock()
         self.closed = False
+        self.thread = threading.Thread(target=self._serve, name="backendless-aio-loop", daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                # What still runs when the loop stops is cancelled, so that no thread waits
+                # forever on it: its caller gets an error (see call()).
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
 
-    def _check(self) -> None:
+    def on_loop_thread(self) -> bool:
+        return threading.current_thread() is self.thread
+
+    def _check(self, blocking: bool) -> None:
         if self.closed:
             raise BackendlessError("this BlockingBackendless is closed; make a new one")
-        if threading.current_thread() is self.thread:
+        if blocking and self.on_loop_thread():
             raise BackendlessError(
                 "a blocking call from inside the facade's own loop (a hook or a callback "
-                "handler) would deadlock; use the async API there (app.async_app)"
+                "handler) would deadlock; there, pass an AsyncCallback (the call then returns "
+                "at once) or await the async API (app.async_app)"
             )
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        self._check()
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+    def submit(self, coro: Coroutine[Any, Any, T], *, blocking: bool = False) -> Future[T]:
+        """Start ``coro`` on the loop; the returned future settles with its outcome."""
+        with self._lock:
+            try:
+                self._check(blocking)
+            except BaseException:
+                coro.close()  # never started: no "coroutine was never awaited" warning
+                raise
+            return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.submit(coro).result()
+        """Run ``coro`` on the loop and wait for its outcome in this thread."""
+        future = self.submit(coro, blocking=True)
+        try:
+            return future.result()
+        except CancelledError:
+            if self.closed:
+                raise BackendlessError(
+                    "this BlockingBackendless was closed while the call was running"
+                ) from None
+            raise
+        except BaseException:
+            # KeyboardInterrupt (or any other escape) in the waiting thread: do not leave the
+            # operation running unattended on the loop.
+            if not future.done():
+                future.cancel()
+            raise
 
     def run(self, method: Callable[..., Call[T]], *args: Any, **kwargs: Any) -> T | Future[T]:
-        """Run an operation: blocking without a callback; started, as a Future, with one."""
+        """Run an operation: blocking without a callback; started, as a Future, with one.
+
+        The callback, if any, is the last positional argument. With one, nothing blocks, so it
+        may be called from a handler on the loop thread too (chaining calls, as in the SDKs).
+        """
         callback = args[-1] if args else None
         if callback is None:
             return self.call(_await(method, args, kwargs))
@@ -72,21 +127,36 @@ class _Portal:
         return self.submit(_await(method, args, kwargs))
 
     def stop(self, closing: Coroutine[Any, Any, Any] | None) -> None:
-        if self.closed:
-            if closing is not None:
-                closing.close()
+        """Run ``closing`` on the loop, then stop the loop and its thread (once)."""
+        with self._lock:
+            if self.closed or not self.thread.is_alive():
+                self.closed = True
+                if closing is not None:
+                    closing.close()
+                return
+            self.closed = True
+        loop = self.loop
+        if self.on_loop_thread():
+            # close() from a handler, or a garbage collection on the loop thread: this thread
+            # cannot wait for the loop, so the closing finishes after this handler returns.
+            if closing is None:
+                loop.stop()
+            else:
+                loop.create_task(closing).add_done_callback(_stop_after)
             return
         try:
-            if closing is not None and self.thread.is_alive():
-                asyncio.run_coroutine_threadsafe(closing, self.loop).result(_CLOSE_TIMEOUT)
+            if closing is not None:
+                asyncio.run_coroutine_threadsafe(closing, loop).result(_CLOSE_TIMEOUT)
         finally:
-            self.closed = True
-            if self.thread.is_alive():
-                self.loop.call_soon_threadsafe(self.loop.stop)
-                if threading.current_thread() is not self.thread:
-                    self.thread.join(_CLOSE_TIMEOUT)
-            if not self.thread.is_alive():
-                self.loop.close()
+            loop.call_soon_threadsafe(loop.stop)
+            self.thread.join(_CLOSE_TIMEOUT)
+
+
+def _stop_after(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logs.emit("close_failed", {"error": type(task.exception()).__name__}, level="error",
+                  exc_info=task.exception())
+    task.get_loop().stop()
 
 
 async def _await(
@@ -97,6 +167,14 @@ async def _await(
 
 def _shutdown(portal: _Portal, app: Backendless) -> None:
     portal.stop(app.aclose())
+
+
+class _Lifetime:
+    """Held by the facade and by every BlockingUserService it hands out: when none of them is
+    reachable any more, the finaliser closes the app. (A user service kept after its facade is
+    dropped keeps working.)"""
+
+    __slots__ = ("__weakref__",)
 
 
 class BlockingBackendless:
@@ -114,12 +192,18 @@ class BlockingBackendless:
         except BaseException:
             self._portal.stop(None)
             raise
-        self.users = BlockingUserService(self._portal, self.async_app.users)
-        self._finalizer = weakref.finalize(self, _shutdown, self._portal, self.async_app)
+        self._lifetime = _Lifetime()
+        self.users = BlockingUserService(self._portal, self.async_app.users, self._lifetime)
+        self._finalizer = weakref.finalize(self._lifetime, _shutdown, self._portal, self.async_app)
 
     @property
     def config(self) -> Any:
         return self.async_app.config
+
+    @property
+    def session_store(self) -> SessionStore:
+        """The app's session store (see :meth:`BlockingUserService.session`)."""
+        return self.async_app.session_store
 
     def on(self, event_type: type[E], handler: Callable[[E], Any]) -> Callable[[], None]:
         """Subscribe to an event (handlers run on the facade's loop thread)."""
@@ -127,7 +211,11 @@ class BlockingBackendless:
         return unsubscribe
 
     def close(self) -> None:
-        """Finish running callback calls, close the pool and stop the loop thread."""
+        """Finish running callback calls, close the pool and stop the loop thread.
+
+        Blocking calls still running in other threads then fail with a BackendlessError. Called
+        from a handler on the loop thread, it cannot wait: the closing finishes just after.
+        """
         self._finalizer()
 
     @property
@@ -157,16 +245,21 @@ class BlockingUserService:
     ``concurrent.futures.Future``) and the handler runs later on the facade's loop thread.
     """
 
-    def __init__(self, portal: _Portal, service: AsyncUserService) -> None:
+    def __init__(
+        self, portal: _Portal, service: AsyncUserService, lifetime: object | None = None
+    ) -> None:
         self._portal = portal
         self._service = service
+        self._lifetime = lifetime
 
     def session(
         self, key: str | None = None, *, user_token: str | None = None, object_id: str | None = None
     ) -> BlockingUserService:
         """Another scope (its own user and token) sharing the pool; see AsyncUserService."""
         return BlockingUserService(
-            self._portal, self._service.session(key, user_token=user_token, object_id=object_id)
+            self._portal,
+            self._service.session(key, user_token=user_token, object_id=object_id),
+            self._lifetime,
         )
 
     def restore(self) -> bool:
@@ -176,6 +269,11 @@ class BlockingUserService:
     def on(self, event_type: type[E], handler: Callable[[E], Any]) -> Callable[[], None]:
         unsubscribe: Callable[[], None] = self._service.on(event_type, handler)
         return unsubscribe
+
+    @property
+    def key(self) -> str:
+        """This scope's key in the session store."""
+        return self._service.key
 
     @property
     def current_user(self) -> BackendlessUser | None:
