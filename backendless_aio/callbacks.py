@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -51,7 +52,16 @@ class AsyncCallback(Generic[T]):
 
 
 def _name(handler: Any) -> str:
-    return "None" if handler is None else getattr(handler, "__qualname__", repr(handler))
+    """A handler's name for reprs and logs: never its repr, which may show bound arguments
+    (``functools.partial(on_ok, token)``)."""
+    if handler is None:
+        return "None"
+    name = getattr(handler, "__qualname__", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(handler, functools.partial):
+        return f"partial({_name(handler.func)})"
+    return type(handler).__name__
 
 
 async def _call_handler(handler: Callable[[Any], Any] | None, value: Any) -> None:
@@ -66,9 +76,13 @@ class Call(Coroutine[Any, Any, T]):
     """What every operation returns: a coroutine, or with a callback a running handle.
 
     As a handle (``update(user, AsyncCallback(...))``): ``await handle`` gives the result or
-    raises the error, after the handler ran; ``cancel()``, ``done()``, ``result()`` and
-    ``exception()`` work as on a future. A handler that raised makes the handle's outcome a
-    :class:`CallbackHandlerError` (the handler's exception is its cause); it is also logged.
+    raises the error, after the handler ran (``asyncio.gather``, ``wait_for`` and
+    ``ensure_future`` take it too; cancelling what awaits it leaves the operation running);
+    ``cancel()``, ``done()``, ``result()`` and ``exception()`` work as on a future. A handler
+    that raised makes the handle's outcome a :class:`CallbackHandlerError` (the handler's
+    exception is its cause); it is also logged. ``cancel()`` stops the operation: the fault
+    handler gets an :class:`OperationCancelled`, and the handle, like a cancelled future,
+    raises ``asyncio.CancelledError``. The app keeps the running task referenced until it ends.
     """
 
     __slots__ = ("_callback", "_cancel_requested", "_coro", "_delivered", "_error", "_error_tb",

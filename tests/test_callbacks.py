@@ -7,6 +7,7 @@ that raises is logged and reported by the handle; nothing leaks a warning or a p
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import threading
@@ -391,6 +392,28 @@ def test_async_callback_checks_its_handlers() -> None:
 
     assert repr(bl.AsyncCallback(on_ok)) == (
         "AsyncCallback(test_async_callback_checks_its_handlers.<locals>.on_ok, None)")
+
+
+async def test_a_handler_is_named_never_shown(backendless_app: bl.Backendless,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A handler's repr may show what it is bound to (a token, say): reprs and logs name it."""
+    caplog.set_level(logging.ERROR, logger="backendless_aio")
+    secret = "bound-secret-value"
+
+    def on_ok(bound: str, value: Any) -> None:
+        raise ValueError("bug")
+
+    class Handler:
+        def __call__(self, value: Any) -> None: ...
+
+        def __repr__(self) -> str:
+            return f"Handler({secret})"
+
+    callback = bl.AsyncCallback(functools.partial(on_ok, secret), Handler())
+    assert secret not in repr(callback) and "partial(" in repr(callback)
+    with pytest.raises(bl.CallbackHandlerError):
+        await backendless_app.users.describe_user_class(callback)
+    assert caplog.records and secret not in caplog.text
 
 
 async def test_a_running_handle_works_with_gather_wait_for_and_tasks(
