@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -69,6 +71,38 @@ def test_every_event_class_is_public_frozen_and_keyword_only() -> None:
         event.object_id = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
         bl.RequestSent("users.update", UPDATE_ROUTE, 1)  # type: ignore[misc]
+
+
+def test_the_documented_catalogue_is_the_event_classes() -> None:
+    """The hooks catalogue (docs/hooks.md, or the README once merged there) lists every event
+    class with exactly its fields."""
+    root = Path(__file__).resolve().parent.parent
+    for candidate in (root / "README.md", root / "docs" / "hooks.md"):
+        text = candidate.read_text(encoding="utf-8") if candidate.exists() else ""
+        if "<!-- event-catalogue -->" in text:
+            break
+    else:
+        pytest.fail("no <!-- event-catalogue --> table in README.md or docs/hooks.md")
+    table = text.split("<!-- event-catalogue -->")[1].split("<!-- /event-catalogue -->")[0]
+    rows = re.findall(r"^\| `(\w+)` \| .+ \| (.+) \|$", table, re.MULTILINE)
+    documented = {name: re.findall(r"`(\w+)`", fields) for name, fields in rows}
+    actual = {t.__name__: [f.name for f in attrs.fields(t)][2:] for t in EVENT_TYPES}
+    assert documented == actual
+
+
+def test_handlers_run_scope_first_then_own_class_first_then_subscription_order() -> None:
+    app_hooks = Hooks()
+    scope_hooks = Hooks(parent=app_hooks)
+    order: list[str] = []
+    app_hooks.on(bl.Event, lambda e: order.append("app Event"))
+    app_hooks.on(bl.UserLoggedOut, lambda e: order.append("app UserLoggedOut"))
+    scope_hooks.on(bl.Event, lambda e: order.append("scope Event 1"))
+    scope_hooks.on(bl.UserLoggedOut, lambda e: order.append("scope UserLoggedOut"))
+    scope_hooks.on(bl.Event, lambda e: order.append("scope Event 2"))
+    asyncio.run(scope_hooks.emit(bl.UserLoggedOut(operation="users.logout",
+                                                  route="GET users/logout", object_id=None)))
+    assert order == ["scope UserLoggedOut", "scope Event 1", "scope Event 2",
+                     "app UserLoggedOut", "app Event"]
 
 
 def test_no_event_has_a_field_that_could_hold_a_secret() -> None:
