@@ -16,6 +16,8 @@ exception that nobody retrieved, so that such a bug is never lost.
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
 from typing import Any
 
 import structlog
@@ -57,8 +59,23 @@ class _Message:
 
 def emit(name: str, fields: dict[str, Any], level: str = "info",
          exc_info: BaseException | None = None) -> None:
-    """Emit ``backendless.<name>`` with these fields (which must hold no secret)."""
+    """Emit ``backendless.<name>`` with these fields (which must hold no secret).
+
+    Never raises: a broken logging set-up (a structlog processor or a logging filter that
+    raises) is reported on stderr, as the standard library reports a failing handler, and the
+    operation that logged goes on (an update the server applied must not look failed).
+    """
     event = EVENT_PREFIX + name
+    try:
+        _emit(event, name, fields, level, exc_info)
+    except Exception:  # noqa: BLE001 - logging must never break an operation
+        if logging.raiseExceptions:
+            sys.stderr.write(f"--- Logging error in backendless_aio (event {event}) ---\n")
+            traceback.print_exc(file=sys.stderr)
+
+
+def _emit(event: str, name: str, fields: dict[str, Any], level: str,
+          exc_info: BaseException | None) -> None:
     if structlog.is_configured():
         logger = structlog.get_logger(LOGGER_NAME)
         if exc_info is not None:

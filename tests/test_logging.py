@@ -237,6 +237,21 @@ async def test_the_library_never_configures_structlog(
     assert len(caplog.records) == 3
 
 
+async def test_a_broken_logging_set_up_never_breaks_an_operation(
+        backendless_app: bl.Backendless, backendless_user: bl.BackendlessUser,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("a processor bug")
+
+    structlog.configure(processors=[broken])
+    backendless_user.set_property("x", 1)
+    assert await backendless_app.users.update(backendless_user) is backendless_user
+    assert backendless_user.changed == frozenset()  # the update really was applied
+    err = capsys.readouterr().err
+    assert "Logging error in backendless_aio (event backendless.users.update)" in err
+    assert "KeyError: 'a processor bug'" in err
+
+
 # -- stdlib logging -----------------------------------------------------------------------------
 
 async def test_stdlib_logging_receives_the_events_when_the_app_enables_them(
