@@ -471,6 +471,15 @@ class Server:
             self.proc.stdout.close()
 
 
+def others_busy() -> bool:
+    """Whether another test run (pytest) is active on the machine right now."""
+    if not shutil.which("pgrep"):
+        return False
+    found = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True,
+                           check=False).stdout.split()
+    return bool(found)
+
+
 def run_worker(variant: str, url: str, concurrency: int, n: int, warmup: int,
                server_pid: int | None, cpu: int | None) -> dict[str, Any]:
     argv = [sys.executable, str(Path(__file__).resolve()), "--worker", variant,
@@ -480,10 +489,13 @@ def run_worker(variant: str, url: str, concurrency: int, n: int, warmup: int,
         argv += ["--server-pid", str(server_pid)]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
+    busy_before = others_busy()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{variant} c={concurrency} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["disturbed"] = busy_before or others_busy()
+    return result
 
 
 def machine() -> dict[str, str]:
@@ -647,6 +659,10 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int], list[dict[str, 
             f"| raw aiohttp client → `Emulator`, PUT users/{{objectId}} | 16 | {rate:.0f} "
             f"| {emu_cpu:.0f} | {100 * busy:.0f}% | {len(emulator_runs)} |",
         ]
+    all_runs = [r for results in runs.values() for r in results] + emulator_runs
+    disturbed = sum(1 for r in all_runs if r.get("disturbed"))
+    lines += ["", f"Another test run (pytest) was active during {disturbed} of {len(all_runs)} "
+              "runs."]
     text = "\n".join(lines)
     print(text)
     if args.json_out:
@@ -744,11 +760,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if load > 0.5:
         print(f"warning: load average {load:.2f}: other work may skew the numbers",
               file=sys.stderr)
-    if shutil.which("pgrep"):
-        busy = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True,
-                              check=False).stdout.split()
-        if busy:
-            print(f"warning: pytest is running ({len(busy)} processes)", file=sys.stderr)
+    if others_busy():
+        print("warning: pytest is running: other work may skew the numbers", file=sys.stderr)
     if args.soak:
         return soak(args, cpus)
     bench_table(args, cpus)
