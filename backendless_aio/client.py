@@ -58,7 +58,8 @@ class Backendless:
         self.session_store: SessionStore = session_store or MemorySessionStore()
         self._transport = Transport(config, session)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.users = AsyncUserService(self._transport, self.hooks, self.session_store,
+        self.users = AsyncUserService(self._transport, Hooks(parent=self.hooks),
+                                      self.session_store,
                                       self._tasks, SessionState(key=C.DEFAULT_SESSION_KEY))
 
     def with_options(self, **changes: Any) -> ClientConfig:
@@ -79,7 +80,7 @@ class Backendless:
 
     async def aclose(self) -> None:
         """Let running callback calls finish, then close the connection pool (if ours)."""
-        if self._tasks:
+        while self._tasks:  # also calls started by a handler meanwhile
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._transport.aclose()
 

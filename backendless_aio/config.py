@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 import attrs
 
 from . import _constants as C
+from ._secret import Secret, secret
 from .errors import ConfigurationError
 
 __all__ = ["ClientConfig", "RetryPolicy", "Timeout"]
@@ -96,6 +97,10 @@ def _timeout(value: Timeout | float | None) -> Timeout:
     return Timeout.of(value)
 
 
+def _api_key(value: str | None) -> str | None:
+    return secret(value) if isinstance(value, str) else value
+
+
 def _check_config(instance: ClientConfig) -> None:
     if instance.domain is not None:
         if instance.app_id is not None or instance.api_key is not None:
@@ -122,7 +127,7 @@ class ClientConfig:
     """
 
     app_id: str | None = None
-    api_key: str | None = attrs.field(default=None, repr=False)
+    api_key: str | None = attrs.field(default=None, repr=False, converter=_api_key)
     server_url: str = attrs.field(default=C.DEFAULT_SERVER_URL, converter=_server_url)
     domain: str | None = attrs.field(default=None, converter=_domain)
     timeout: Timeout = attrs.field(factory=Timeout, converter=_timeout)
@@ -139,9 +144,10 @@ class ClientConfig:
     def root_url(self) -> str:
         """The root every route hangs from. Carries the API key: never log it."""
         if self.domain is not None:
-            return f"{self.domain}/api"
+            return Secret(f"{self.domain}/api")
         assert self.app_id is not None and self.api_key is not None
-        return f"{self.server_url}/{quote(self.app_id, safe='')}/{quote(self.api_key, safe='')}"
+        return Secret(
+            f"{self.server_url}/{quote(self.app_id, safe='')}/{quote(self.api_key, safe='')}")
 
     @property
     def secrets(self) -> tuple[str, ...]:

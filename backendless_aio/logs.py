@@ -42,6 +42,12 @@ def enabled(level: str = "info") -> bool:
         _stdlib.isEnabledFor(_LEVELS[level]) and _stdlib.hasHandlers())
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return ",".join(map(str, value))
+    return value
+
+
 class _Message:
     """Formats ``event key=value ...`` only if a stdlib handler actually renders the record."""
 
@@ -53,7 +59,7 @@ class _Message:
 
     def __str__(self) -> str:
         parts = [self.event]
-        parts.extend(f"{k}={v}" for k, v in self.fields.items() if v is not None)
+        parts.extend(f"{k}={_plain(v)}" for k, v in self.fields.items() if v is not None)
         return " ".join(parts)
 
 

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._codes import DATE_KEYS, USER_TOKEN_KEY
+from ._secret import secret
 
 __all__ = ["BackendlessUser", "from_millis", "to_millis"]
 
@@ -103,7 +104,7 @@ class BackendlessUser:
         if key == _PASSWORD:
             if value is not None and not isinstance(value, str):
                 raise TypeError("the password must be a string")
-            self._password = value
+            self._password = None if value is None else secret(value)
             return
         if key == USER_TOKEN_KEY:
             raise ValueError("the user token is not a property; it lives in the session")

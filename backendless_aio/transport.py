@@ -7,6 +7,7 @@ answer, hands it to :func:`~backendless_aio.wire.parse_answer`, and decides whet
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import time
@@ -43,6 +44,7 @@ class Outcome:
         self.duration_ms = 0.0
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_NO_LIMIT = contextlib.nullcontext()
 # Connect-phase failures: the request provably never reached the server.
 _NEVER_SENT: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,)
 if hasattr(aiohttp, "ConnectionTimeoutError"):  # aiohttp >= 3.10
@@ -125,17 +127,15 @@ class Transport:
     # -- one operation ------------------------------------------------------------------------
     async def send(self, request: Request, token: str | None, hooks: Hooks,
                    timeout: Timeout | None = None, outcome: Outcome | None = None) -> Any:
-        """Send ``request`` (retrying as the policy says) and return the parsed answer."""
-        session = self.session()
-        if self._limit is not None:
-            async with self._limit:
-                return await self._send(session, request, token, hooks, timeout, outcome)
-        return await self._send(session, request, token, hooks, timeout, outcome)
+        """Send ``request`` (retrying as the policy says) and return the parsed answer.
 
-    async def _send(self, session: aiohttp.ClientSession, request: Request, token: str | None,
-                    hooks: Hooks, timeout: Timeout | None, outcome: Outcome | None) -> Any:
+        ``token`` should be a :class:`~backendless_aio._secret.Secret`. When this raises, the
+        frames of the traceback hold no URL, header, body or plain secret: a traceback rendered
+        with its local variables shows nothing to hide.
+        """
+        session = self.session()
         policy = self.config.retry
-        url = URL(self._root + request.path, encoded=True)
+        limit = self._limit or _NO_LIMIT
         if token is not None:
             headers = {USER_TOKEN_HEADER: token}
             if request.body is not None:
@@ -153,10 +153,12 @@ class Transport:
                                              route=request.log_route, attempt=attempt))
             status: int | None = None
             retry_after: float | None = None
+            body = b""
             try:
-                async with session.request(request.method, url, data=request.body,
-                                           headers=headers, timeout=client_timeout,
-                                           allow_redirects=False) as resp:
+                async with limit, session.request(
+                        request.method, URL(self._root + request.path, encoded=True),
+                        data=request.body, headers=headers, timeout=client_timeout,
+                        allow_redirects=False) as resp:
                     status = resp.status
                     if status == 429 or status == 503:
                         retry_after = _retry_after(resp.headers.get("Retry-After"))
@@ -197,6 +199,7 @@ class Transport:
                         status=status, duration_ms=_ms(started)))
                 return return_value
 
+            body = b""  # an error body may quote a secret: keep it out of this frame's locals
             fault_code = error.code if isinstance(error, BackendlessFault) else None
             if retryable and attempt < policy.max_attempts:
                 delay = backoff_delay(policy, attempt, retry_after)
@@ -205,6 +208,10 @@ class Transport:
                                     "attempt": attempt, "delay_s": round(delay, 3),
                                     "reason": reason, "status": status,
                                     "fault_code": fault_code})
+                if status is not None and hooks.wants(ResponseReceived):
+                    await hooks.emit(ResponseReceived(
+                        operation=request.operation, route=request.log_route, attempt=attempt,
+                        status=status, duration_ms=_ms(started), fault_code=fault_code))
                 if hooks.wants(RetryScheduled):
                     await hooks.emit(RetryScheduled(
                         operation=request.operation, route=request.log_route, attempt=attempt,
@@ -212,7 +219,8 @@ class Transport:
                 await asyncio.sleep(delay)
                 continue
             await self._failed(request, hooks, attempt, started, status, error, fault_code)
-            raise error
+            # raised from here, with none of the parsing frames (they held the raw body)
+            raise error.with_traceback(None)
 
     async def _read(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
         length = resp.content_length

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from . import wire
 from ._codes import USER_TOKEN_KEY, Route, UserStatus
 from ._constants import DEFAULT_SESSION_KEY
+from ._secret import secret
 from .callbacks import AsyncCallback, Call
 from .config import Timeout
 from .errors import ConfigurationError, EmptyLogin, SessionOver, UserNotLoggedIn
@@ -69,7 +70,8 @@ class AsyncUserService:
         if key is not None and (not isinstance(key, str) or not key):
             raise ConfigurationError("a session key must be a non-empty string")
         state = SessionState(key=key if key is not None else f"scope-{id(object()):x}",
-                             user_token=user_token, object_id=object_id)
+                             user_token=None if user_token is None else secret(user_token),
+                             object_id=object_id)
         return AsyncUserService(self._transport, Hooks(parent=self._hooks.root), self._store,
                                 self._tasks, state)
 
@@ -169,6 +171,8 @@ class AsyncUserService:
         ``stay_logged_in`` saves the token and objectId in the app's session store, so that
         :meth:`restore` can resume the session after a restart.
         """
+        if isinstance(password, str):
+            password = secret(password)
         return self._call(self._login(login, password, stay_logged_in, timeout), callback)
 
     async def _login(self, login: str, password: str, stay_logged_in: bool,
@@ -190,7 +194,7 @@ class AsyncUserService:
                              timeout: TimeoutArg) -> BackendlessUser:
         outcome = Outcome() if self._hooks.wants(UserLoggedIn) else None
         data = await self._send(request, timeout, outcome)
-        token = data.pop(USER_TOKEN_KEY)
+        token = secret(data.pop(USER_TOKEN_KEY))
         user = BackendlessUser._from_wire(data)
         state = self._state
         state.set(token, user)
@@ -218,11 +222,12 @@ class AsyncUserService:
     async def _logout(self, timeout: TimeoutArg) -> None:
         state = self._state
         object_id = state.object_id
-        if state.user_token is not None:
+        was_logged_in = state.user_token is not None
+        if was_logged_in:
             await self._send(wire.logout(), timeout)
         state.clear()
         await self._store.delete(state.key)
-        if self._hooks.wants(UserLoggedOut):
+        if was_logged_in and self._hooks.wants(UserLoggedOut):
             await self._emit(UserLoggedOut(operation="users.logout",
                                            route=f"GET {Route.LOGOUT.value}",
                                            object_id=object_id))
@@ -236,7 +241,7 @@ class AsyncUserService:
         stored = await self._store.load(self._state.key)
         if stored is None:
             return False
-        self._state.user_token = stored.user_token
+        self._state.user_token = secret(stored.user_token)
         self._state.object_id = stored.object_id
         self._state.user = None
         self._state.persistent = True
@@ -381,6 +386,8 @@ class AsyncUserService:
     def verify_password(self, password: str, callback: AsyncCallback[bool] | None = None, *,
                         timeout: TimeoutArg = None) -> Call[bool]:
         """POST users/verifypassword: whether ``password`` is the logged-in user's password."""
+        if isinstance(password, str):
+            password = secret(password)
         return self._call(self._verify(password, timeout), callback)
 
     async def _verify(self, password: str, timeout: TimeoutArg) -> bool:

@@ -571,10 +571,6 @@ async def test_cancelling_the_bridge_cancels_our_call(
         await call
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "client.py aclose() gathers a snapshot of the running callback tasks: a call started from "
-    "a handler meanwhile (the SDKs' chaining style) is not waited for and is cut off; it should "
-    "loop `while self._tasks: await asyncio.gather(*self._tasks, return_exceptions=True)`"))
 async def test_aclose_waits_for_calls_chained_from_a_handler(
         backendless_emulator: Emulator) -> None:
     outcome: list[Any] = []

@@ -322,11 +322,6 @@ async def _with_stdlib_at_debug(emu: Emulator, evidence: Evidence) -> None:
         root.setLevel(level)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transport.py (_send: url, headers, token, secrets, body) and wire.py (parse_answer, "
-    "_raise_error: body, data, secrets) hold the API key and token in local variables of the "
-    "frames a fault is raised through; traceback renderers that show locals (structlog "
-    "show_locals=True, Sentry's include_local_variables, rich) print them"))
 async def test_a_fault_traceback_rendered_with_locals_shows_no_canary(emu: Emulator) -> None:
     from structlog.tracebacks import ExceptionDictTransformer
 

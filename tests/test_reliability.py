@@ -274,25 +274,29 @@ async def test_malformed_answers_become_typed_errors(status: int, body: bytes,
 
 # -- bounded concurrency ------------------------------------------------------------------------
 
-async def test_max_concurrency_bounds_in_flight_requests(backendless_emulator: Emulator) -> None:
-    async with client(backendless_emulator, max_concurrency=3) as app:
-        scope, user = await logged_in(app, "m@example.com")
-        in_flight = peak = 0
+async def test_max_concurrency_bounds_in_flight_requests() -> None:
+    in_flight = peak = 0
 
-        def sent(_: bl.RequestSent) -> None:
-            nonlocal in_flight, peak
-            in_flight += 1
-            peak = max(peak, in_flight)
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return web.json_response({"objectId": "o", "___class": "Users"})
 
-        def received(_: bl.ResponseReceived) -> None:
-            nonlocal in_flight
-            in_flight -= 1
-
-        app.on(bl.RequestSent, sent)
-        app.on(bl.ResponseReceived, received)
-        backendless_emulator.faults.add(FaultRule(kind="latency", delay=0.02, ratio=1.0))
-        await asyncio.gather(*(scope.find_by_id(user.object_id or "") for _ in range(20)))
-        assert peak == 3
+    server = web.Application()
+    server.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(server, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with bl.Backendless(app_id="a", api_key="k", max_concurrency=3,
+                                  server_url=f"http://127.0.0.1:{runner.addresses[0][1]}") as app:
+            users = await asyncio.gather(*(app.users.find_by_id("o") for _ in range(20)))
+        assert len(users) == 20 and peak == 3
+    finally:
+        await runner.cleanup()
 
 
 # -- the fault-injection suite ------------------------------------------------------------------
