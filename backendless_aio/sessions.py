@@ -6,10 +6,10 @@ to resume a session after a restart.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -71,11 +71,19 @@ class MemorySessionStore:
 
 class FileSessionStore:
     """Sessions in a JSON file, written atomically with mode 0600. The tokens are in clear text
-    in that file: keep it where only its owner can read it."""
+    in that file: keep it where only its owner can read it.
+
+    One instance may be shared by several apps, loops and threads of one process (a
+    read-modify-write holds a thread lock and never awaits). Several *processes* writing one
+    file may lose each other's entries: give each its own file, or use a database-backed store.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = asyncio.Lock()
+        # A thread lock, not an asyncio.Lock: the store may serve several event loops (an async
+        # app and a BlockingBackendless, say), and an asyncio.Lock contended across threads
+        # hangs or fails. The critical section is short, synchronous file I/O.
+        self._lock = threading.Lock()
 
     def _read(self) -> dict[str, dict[str, str]]:
         try:
@@ -90,9 +98,9 @@ class FileSessionStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sessions-")
         try:
-            os.chmod(tmp, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:  # owns fd from here on
                 json.dump(data, handle)
+            os.chmod(tmp, 0o600)  # mkstemp's mode already; explicit for the reader
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -108,13 +116,13 @@ class FileSessionStore:
         return StoredSession(user_token=token, object_id=object_id)
 
     async def save(self, key: str, session: StoredSession) -> None:
-        async with self._lock:
+        with self._lock:
             data = self._read()
             data[key] = {"user_token": session.user_token, "object_id": session.object_id}
             self._write(data)
 
     async def delete(self, key: str) -> None:
-        async with self._lock:
+        with self._lock:
             data = self._read()
             if data.pop(key, None) is not None:
                 self._write(data)
