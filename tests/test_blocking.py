@@ -11,6 +11,7 @@ import asyncio
 import gc
 import inspect
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -594,6 +595,32 @@ def test_close_while_another_thread_waits(emu: ThreadedEmulator) -> None:
     thread.join(5)
     assert not thread.is_alive() and time.monotonic() - started < 1.5
     assert len(outcome) == 1 and isinstance(outcome[0], bl.BackendlessError), outcome
+
+
+@pytest.mark.skipif(os.name != "posix" or threading.current_thread() is not
+                    threading.main_thread(), reason="needs SIGINT delivered to the main thread")
+def test_an_interrupted_wait_cancels_the_operation(app: bl.BlockingBackendless,
+                                                   emu: ThreadedEmulator) -> None:
+    user = register_and_login(app.users, "ctrl-c@example.com")
+    emu.add_fault(FaultRule(kind="latency", delay=1.5, methods=("PUT",)))
+    user.set_property("x", 1)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            app.users.update(user)  # Ctrl-C while waiting
+    finally:
+        timer.join()
+
+    async def others() -> int:
+        current = asyncio.current_task()
+        return len([t for t in asyncio.all_tasks() if t is not current])
+
+    deadline = time.monotonic() + 0.5  # well before the server would have answered
+    while app._portal.call(others()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert app._portal.call(others()) == 0  # the update is not left running unattended
+    assert app.users.is_valid_login() is True  # and the facade goes on working
 
 
 def test_close_from_a_handler_does_not_deadlock(emu: ThreadedEmulator) -> None:
