@@ -425,6 +425,12 @@ def serve_emulator(args: argparse.Namespace) -> int:
 
 def worker_main(args: argparse.Namespace) -> int:
     pin(args.cpu)
+    what_if = os.environ.get("BENCH_WHAT_IF")
+    if what_if and args.variant not in ("raw-aiohttp", "raw-aiohttp@uvloop", "requests",
+                                        "emulator"):
+        import whatif
+
+        whatif.apply(what_if)
     if args.variant == "soak":
         result = run_soak(args)
     elif args.variant == "emulator":
@@ -433,6 +439,8 @@ def worker_main(args: argparse.Namespace) -> int:
         result = run_sync_variant(args)
     else:
         result = run_async_variant(args)
+    if "backendless_aio" in sys.modules:
+        result["library"] = str(Path(sys.modules["backendless_aio"].__file__ or "").parent)
     print(json.dumps(result), flush=True)
     return 0
 
@@ -471,6 +479,37 @@ class Server:
             self.proc.stdout.close()
 
 
+def snapshot_library(use_tree: bool) -> tuple[str | None, str]:
+    """A copy of ``backendless_aio`` as committed at HEAD, for the workers to import.
+
+    The library may change while a run lasts (other engineers commit to the same tree): every
+    worker of one run must measure the same code. Returns (directory or None, description).
+    """
+    repo = HERE.parent
+
+    def git(*argv: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "-C", str(repo), *argv], capture_output=True, check=False)
+
+    head = git("rev-parse", "--short=10", "HEAD").stdout.decode().strip() or "unknown"
+    dirty = bool(git("status", "--porcelain", "--", "backendless_aio").stdout.strip())
+    if use_tree:
+        return None, f"the working tree at {head}" + (" with uncommitted changes" if dirty else "")
+    archive = git("archive", "--format=tar", "HEAD", "backendless_aio")
+    if archive.returncode != 0:
+        return None, f"the working tree (git archive failed) at {head}"
+    import io
+    import tarfile
+
+    target = tempfile.mkdtemp(prefix="bench-backendless-aio-")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, filter="data")
+        else:  # pragma: no cover - Python without extraction filters
+            tar.extractall(target)
+    note = "; uncommitted changes to backendless_aio/ not included" if dirty else ""
+    return target, f"commit {head} (a snapshot of HEAD{note})"
+
+
 def others_busy() -> bool:
     """Whether another test run (pytest) is active on the machine right now."""
     if not shutil.which("pgrep"):
@@ -495,6 +534,9 @@ def run_worker(variant: str, url: str, concurrency: int, n: int, warmup: int,
         raise RuntimeError(f"{variant} c={concurrency} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["disturbed"] = busy_before or others_busy()
+    expected = os.environ.get("BENCH_LIBRARY")
+    if expected and "library" in result and not result["library"].startswith(expected):
+        raise RuntimeError(f"{variant} imported {result['library']}, not the snapshot {expected}")
     return result
 
 
@@ -612,9 +654,12 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int], list[dict[str, 
         f"- CPU: {info['cpu']} ({info['os']}); client pinned to CPU {cpus[0]}, "
         f"server to CPU {cpus[1]}",
         f"- {info['python']}; {info['libraries']}",
+        f"- backendless_aio: {args.library}",
         f"- N = {args.n} measured calls per async row ({args.sync_n} per blocking/requests "
         f"row) after {args.warmup} warm-up calls; median of {args.repeat} runs, each in a "
         "fresh process",
+        *([f"- **what-if run**: whatif.py prototypes `{args.what_if}` applied to the library "
+            "rows (not the library as it is)"] if args.what_if else []),
         "- CPU µs/call: client user+sys CPU over the whole measured window / N; "
         "\"slice\": the run's median over 10 consecutive slices of N/10 calls (robust to a "
         "disturbed slice). Ratios: to raw-aiohttp at the same concurrency (blocking: to "
@@ -689,7 +734,8 @@ def soak(args: argparse.Namespace, cpus: tuple[int | None, int | None]) -> int:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     print("\n".join([
         f"Soak {when}: {result['n']} updates through `scope.update(user)` at concurrency "
-        f"{args.soak_concurrency} ({info['cpu']}; {info['python']})",
+        f"{args.soak_concurrency} ({info['cpu']}; {info['python']}; backendless_aio "
+        f"{args.library})",
         "",
         "| updates | conc. | CPU µs/call | calls/s | RSS start MB | RSS end MB | growth MB "
         "| open connections (pool size) | after aclose |",
@@ -731,6 +777,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--soak-concurrency", type=int, default=64)
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--json-out", metavar="FILE", help="also write every run's numbers")
+    parser.add_argument("--library-tree", action="store_true",
+                        help="measure the working tree's backendless_aio, not a snapshot of HEAD")
+    parser.add_argument("--what-if", metavar="NAMES", default="",
+                        help="apply whatif.py's prototypes to the library rows ('all' or names)")
     # internal roles
     parser.add_argument("--worker", dest="variant", help=argparse.SUPPRESS)
     parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
@@ -762,9 +812,23 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
     if others_busy():
         print("warning: pytest is running: other work may skew the numbers", file=sys.stderr)
-    if args.soak:
-        return soak(args, cpus)
-    bench_table(args, cpus)
+    if args.what_if:
+        os.environ["BENCH_WHAT_IF"] = args.what_if  # read by the workers
+    else:
+        os.environ.pop("BENCH_WHAT_IF", None)
+    directory, args.library = snapshot_library(args.library_tree)
+    if directory is not None:
+        os.environ["BENCH_LIBRARY"] = directory
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [directory, *filter(None, [os.environ.get("PYTHONPATH")])])
+    print(f"measuring backendless_aio: {args.library}", file=sys.stderr)
+    try:
+        if args.soak:
+            return soak(args, cpus)
+        bench_table(args, cpus)
+    finally:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 

@@ -10,9 +10,10 @@ through the full loop). The real changes belong in the library.
     request   wire.update: a __slots__ Request (no attrs frozen __init__), the objectId's quoted
               path segment cached, the log/hook ``fields`` built only when read
     hooks     Hooks.wants: False at once when no registry in the chain has any handler
-    transport Transport.send: one coroutine (no send -> _send -> _read chain), the answer read
-              inline when it has a Content-Length, secrets tuples built only on the error paths,
-              a 2xx user answer parsed by a fast path, the log check inlined
+    transport Transport.send: a first-attempt fast path (no _read coroutine: the answer read
+              inline when it has a Content-Length; no nullcontext for the absent limit; secrets
+              tuples built only on the error paths; a 200 user answer parsed by a fast path;
+              the log check inlined)
     users     AsyncUserService._update: the SessionOver wrapper (``_send``) inlined
 """
 
@@ -137,7 +138,7 @@ def _transport() -> None:
     from backendless_aio.transport import Transport, _ms
     from backendless_aio.wire import Expect, loads, parse_answer
 
-    original_send = Transport._send
+    original_send = Transport.send
     json_headers = {"Content-Type": "application/json"}
     user_like = (Expect.USER, Expect.SESSION)
 
@@ -147,11 +148,7 @@ def _transport() -> None:
         if (self._limit is not None or timeout is not None or hooks.wants(RequestSent)
                 or request.expect not in user_like):
             # the general case: the library's own loop, unchanged
-            if self._limit is not None:
-                async with self._limit:
-                    return await original_send(self, session, request, token, hooks, timeout,
-                                               outcome)
-            return await original_send(self, session, request, token, hooks, timeout, outcome)
+            return await original_send(self, request, token, hooks, timeout, outcome)
         # the common case, first attempt inline; anything unusual goes to the full loop
         if token is not None:
             headers = {USER_TOKEN_HEADER: token, **json_headers} if request.body is not None \
@@ -176,7 +173,7 @@ def _transport() -> None:
         except Exception:  # noqa: BLE001 - prototype: the full loop tries again and maps it
             fast = False
         if not fast:
-            return await original_send(self, session, request, token, hooks, timeout, outcome)
+            return await original_send(self, request, token, hooks, timeout, outcome)
         try:
             data = loads(body)
         except ValueError:
