@@ -55,7 +55,8 @@ class Backendless:
             raise TypeError("give either config= or the individual settings, not both")
         self.config = config
         self.hooks = Hooks()
-        self.session_store: SessionStore = session_store or MemorySessionStore()
+        self.session_store: SessionStore = (
+            session_store if session_store is not None else MemorySessionStore())
         self._transport = Transport(config, session)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.users = AsyncUserService(self._transport, Hooks(parent=self.hooks),

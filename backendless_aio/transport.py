@@ -217,6 +217,10 @@ class Transport:
                         operation=request.operation, route=request.log_route, attempt=attempt,
                         delay=delay, reason=reason, status=status, fault_code=fault_code))
                 await asyncio.sleep(delay)
+                if self._closed:
+                    raise BackendlessError(
+                        f"{request.operation}: the app was closed while the call was running"
+                    ) from error
                 continue
             await self._failed(request, hooks, attempt, started, status, error, fault_code)
             # raised from here, with none of the parsing frames (they held the raw body)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from . import wire
+from . import logs, wire
 from ._codes import USER_TOKEN_KEY, Route, UserStatus
 from ._constants import DEFAULT_SESSION_KEY
 from ._secret import secret
@@ -69,7 +70,7 @@ class AsyncUserService:
             raise ConfigurationError("give both user_token and object_id, or neither")
         if key is not None and (not isinstance(key, str) or not key):
             raise ConfigurationError("a session key must be a non-empty string")
-        state = SessionState(key=key if key is not None else f"scope-{id(object()):x}",
+        state = SessionState(key=key if key is not None else f"scope-{uuid.uuid4().hex}",
                              user_token=None if user_token is None else secret(user_token),
                              object_id=object_id)
         return AsyncUserService(self._transport, Hooks(parent=self._hooks.root), self._store,
@@ -126,7 +127,13 @@ class AsyncUserService:
     async def _session_over(self, fault: SessionOver) -> None:
         object_id = self._state.object_id
         self._state.clear()
-        await self._store.delete(self._state.key)
+        try:
+            await self._store.delete(self._state.key)
+        except Exception as exc:  # noqa: BLE001 - the session fault is what the caller needs
+            logs.emit("session_store_failed", {"operation": fault.operation,
+                                               "session_key": self._state.key,
+                                               "error": type(exc).__name__},
+                      level="error", exc_info=exc)
         if self._hooks.wants(SessionExpired):
             await self._hooks.emit(SessionExpired(
                 operation=fault.operation or "", route=fault.route or "", object_id=object_id,
@@ -202,6 +209,8 @@ class AsyncUserService:
         if stay_logged_in:
             await self._store.save(state.key, StoredSession(user_token=token,
                                                             object_id=user.object_id or ""))
+        else:  # a session kept from an earlier login must not be resumed after a restart
+            await self._store.delete(state.key)
         if outcome is not None:
             await self._emit(UserLoggedIn(
                 operation=request.operation, route=request.log_route,

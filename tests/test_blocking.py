@@ -645,8 +645,6 @@ def test_the_constructor_failing_leaves_no_thread() -> None:
     assert set(loop_threads()) == before
 
 
-@pytest.mark.xfail(strict=True, reason="transport.py:219 a retry after aclose() reaches the "
-                   "closed aiohttp session and leaks RuntimeError('Session is closed')")
 async def test_a_call_running_when_the_app_closes_fails_with_a_backendless_error(
         backendless_emulator: Emulator) -> None:
     # The async side of test_close_while_another_thread_waits: there the retry's backoff sleep

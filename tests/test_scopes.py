@@ -498,15 +498,11 @@ def test_the_bot_example_runs_as_a_script() -> None:
 
 # -- known bugs outside this issue's files (strict: they fail loudly once fixed) ------------------
 
-@pytest.mark.xfail(strict=True, reason="users.py:72 names every anonymous scope "
-                   "f'scope-{id(object()):x}': a freed object's id, the same for every scope")
 async def test_anonymous_scopes_get_distinct_keys(app: bl.Backendless) -> None:
     keys = {app.users.session().key for _ in range(10)}
     assert len(keys) == 10
 
 
-@pytest.mark.xfail(strict=True, reason="users.py:202 a login without stay_logged_in keeps the "
-                   "scope's old stored session; the JS SDK's setCurrentUser removes it first")
 async def test_a_login_without_stay_logged_in_forgets_the_stored_session(
         app: bl.Backendless) -> None:
     await app.users.register({"email": "one@example.com", "password": PASSWORD})
@@ -518,8 +514,6 @@ async def test_a_login_without_stay_logged_in_forgets_the_stored_session(
     assert await app.session_store.load("chat:5") is None
 
 
-@pytest.mark.xfail(strict=True, reason="client.py:58 'session_store or MemorySessionStore()' "
-                   "drops a store that is empty and has __len__ (falsy)")
 async def test_an_empty_store_with_len_is_kept(backendless_emulator: Emulator) -> None:
     class SizedStore(bl.MemorySessionStore):
         def __bool__(self) -> bool:  # as any store with __len__ and no __bool__ behaves
