@@ -15,6 +15,8 @@ through the full loop). The real changes belong in the library.
               tuples built only on the error paths; a 200 user answer parsed by a fast path;
               the log check inlined)
     users     AsyncUserService._update: the SessionOver wrapper (``_send``) inlined
+    logs      logs._emit with structlog configured: the bound logger cached while structlog's
+              configuration stays the same (no get_logger() + bind() per event)
 """
 
 from __future__ import annotations
@@ -249,3 +251,31 @@ def _users() -> None:
         return user
 
     AsyncUserService._update = _update  # type: ignore[method-assign]
+
+
+@patch("logs")
+def _logs() -> None:
+    import structlog
+
+    from backendless_aio import logs
+    from backendless_aio._constants import LOGGER_NAME
+
+    original = logs._emit
+    cache: list[Any] = [None, None]  # (the configuration's identity, the bound logger)
+
+    def bound() -> Any:
+        config = structlog.get_config()
+        key = tuple(map(id, config.values()))
+        if cache[0] != key:
+            cache[1] = structlog.get_logger(LOGGER_NAME).bind()
+            cache[0] = key
+        return cache[1]
+
+    def _emit(event: str, name: str, fields: dict[str, Any], level: str,
+              exc_info: BaseException | None) -> None:
+        if exc_info is None and structlog.is_configured():
+            getattr(bound(), level)(event, **fields)
+            return
+        original(event, name, fields, level, exc_info)
+
+    logs._emit = _emit
