@@ -19,6 +19,7 @@ import json
 import pstats
 import subprocess
 import sys
+import time
 import timeit
 from collections import defaultdict
 from pathlib import Path
@@ -34,7 +35,7 @@ from bench_update import (  # noqa: E402
     drive,
     pin,
 )
-from fixed_server import FULL_USER, OBJECT_ID, USER_TOKEN  # noqa: E402
+from fixed_server import BODY, FULL_USER, OBJECT_ID, USER_TOKEN  # noqa: E402
 
 GROUPS = (
     ("backendless_aio/", "backendless_aio"),
@@ -87,7 +88,9 @@ def profile_variant(variant: str, url: str, concurrency: int, n: int, warmup: in
             stats.stats.items():  # type: ignore[attr-defined]
         total += tottime
         short = filename.rsplit("site-packages/", 1)[-1].rsplit("lib/python3", 1)[-1]
-        by_function[f"{short.rsplit('backendless_aio/', 1)[-1]}:{line} {name}"] += tottime
+        if "backendless_aio/" in short:
+            short = "backendless_aio/" + short.rsplit("backendless_aio/", 1)[1]
+        by_function[f"{short}:{line} {name}"] += tottime
         label = group_of(filename, name)
         by_group[label] += tottime
         if label == "backendless_aio":
@@ -194,6 +197,77 @@ def micro() -> None:
         best = min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
         print(f"  {best:6.2f}  {label}")
     structlog.reset_defaults()
+    asyncio.run(fake_session_path())
+
+
+async def fake_session_path(number: int = 20000) -> None:
+    """The whole update path over a stand-in for aiohttp that answers at once: the library's
+    own Python work per update, without I/O and without aiohttp (best of 3 runs)."""
+    import orjson
+
+    from backendless_aio import Backendless, BackendlessUser, wire
+
+    class Response:
+        status = 200
+        headers: dict[str, str] = {}
+        content_length = len(BODY)
+
+        async def read(self) -> bytes:
+            return BODY
+
+    class Exchange:
+        async def __aenter__(self) -> Response:
+            return Response()
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    class StandIn:
+        def request(self, *args: Any, **kwargs: Any) -> Exchange:
+            return Exchange()
+
+    stand_in = StandIn()
+    app = Backendless(app_id="APP", api_key="KEY", server_url="http://127.0.0.1:1")
+    scope = app.users.session(user_token=USER_TOKEN, object_id=OBJECT_ID)
+    transport = app._transport
+    transport._session = stand_in  # type: ignore[assignment]
+    transport._loop = asyncio.get_running_loop()
+    user = BackendlessUser._from_wire(dict(FULL_USER))
+
+    async def bare(i: int) -> Any:
+        async with stand_in.request() as resp:
+            return orjson.loads(await resp.read())
+
+    async def via_transport(i: int) -> Any:
+        changes = {"phoneNumber": str(i)}
+        request = wire.update(OBJECT_ID, changes, wire.dumps(changes))
+        return await transport.send(request, scope._state.user_token, scope._hooks)
+
+    async def users_layer(i: int) -> Any:
+        user.set_property("phoneNumber", str(i))
+        return await scope._update(user, None)
+
+    async def full(i: int) -> Any:
+        user.set_property("phoneNumber", str(i))
+        return await scope.update(user)
+
+    rungs = {"stand-in request + orjson.loads (the I/O-free floor)": bare,
+             "+ wire.update + Transport.send": via_transport,
+             "+ AsyncUserService._update": users_layer,
+             "+ Call: scope.update(user)": full}
+    best = dict.fromkeys(rungs, float("inf"))
+    for _ in range(3):
+        for label, rung in rungs.items():
+            start = time.process_time()
+            for i in range(number):
+                await rung(i)
+            best[label] = min(best[label], (time.process_time() - start) / number * 1e6)
+    print("\n== the update path over a stand-in session (no I/O, no aiohttp; us per update)")
+    floor = best[next(iter(rungs))]
+    for label, value in best.items():
+        print(f"  {value:6.2f}  (+{value - floor:5.2f})  {label}")
+    app._transport._session = None
+    await app.aclose()
 
 
 def main() -> int:
@@ -205,10 +279,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--micro", action="store_true", help="only time the steps alone")
+    parser.add_argument("--what-if", default="",
+                        help="with --micro: apply whatif.py prototypes first ('all' or names)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: profile one, in-process
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     pin(0)
+    if args.what_if:
+        import whatif
+
+        print(f"what-if prototypes applied: {', '.join(whatif.apply(args.what_if))}")
     if args.micro:
         micro()
         return 0
@@ -243,10 +323,9 @@ def main() -> int:
     names = set(base["functions"]) | set(lib["functions"])
     fdiffs = {f: (lib["functions"].get(f, 0.0) - base["functions"].get(f, 0.0)) / args.n * 1e6
               for f in names}
-    print(f"\n== functions costing {args.variant} more than raw-aiohttp, outside the library "
-          "(cProfile us/call)")
+    print(f"\n== functions costing {args.variant} more than raw-aiohttp (cProfile us/call)")
     for name in sorted(names, key=lambda f: -fdiffs[f])[:args.top]:
-        if "backendless_aio" not in name and fdiffs[name] > 0.2:
+        if fdiffs[name] > 0.2:
             print(f"  {fdiffs[name]:+6.2f}  {name}")
     print(f"\n== functions costing raw-aiohttp more than {args.variant} (cProfile us/call)")
     for name in sorted(names, key=lambda f: fdiffs[f])[:args.top]:
