@@ -166,7 +166,10 @@ class Hooks:
                 handlers = list(self._by_type.get(event_type, ()))
                 if handler in handlers:
                     handlers.remove(handler)
-                    self._by_type[event_type] = tuple(handlers)
+                    if handlers:
+                        self._by_type[event_type] = tuple(handlers)
+                    else:  # an empty registry lets wants() answer at once
+                        del self._by_type[event_type]
                     self._resolved = {}
 
         return unsubscribe
@@ -184,7 +187,12 @@ class Hooks:
 
     def wants(self, event_type: type[Event]) -> bool:
         """Whether anybody listens: events nobody listens to are never built."""
-        return bool(self._handlers(event_type))
+        hooks: Hooks | None = self
+        while hooks is not None:  # the common case, no subscription at all, answers at once
+            if hooks._by_type:
+                return bool(self._handlers(event_type))
+            hooks = hooks._parent
+        return False
 
     async def emit(self, event: Event) -> None:
         """Run every handler of this event, isolated from each other and from the caller."""

@@ -7,7 +7,6 @@ answer, hands it to :func:`~backendless_aio.wire.parse_answer`, and decides whet
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import random
 import time
@@ -44,7 +43,6 @@ class Outcome:
         self.duration_ms = 0.0
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
-_NO_LIMIT = contextlib.nullcontext()
 # Connect-phase failures: the request provably never reached the server.
 _NEVER_SENT: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,)
 if hasattr(aiohttp, "ConnectionTimeoutError"):  # aiohttp >= 3.10
@@ -135,7 +133,7 @@ class Transport:
         """
         session = self.session()
         policy = self.config.retry
-        limit = self._limit or _NO_LIMIT
+        limit = self._limit
         if token is not None:
             headers = {USER_TOKEN_HEADER: token}
             if request.body is not None:
@@ -155,14 +153,28 @@ class Transport:
             retry_after: float | None = None
             body = b""
             try:
-                async with limit, session.request(
-                        request.method, URL(self._root + request.path, encoded=True),
-                        data=request.body, headers=headers, timeout=client_timeout,
-                        allow_redirects=False) as resp:
-                    status = resp.status
-                    if status == 429 or status == 503:
-                        retry_after = _retry_after(resp.headers.get("Retry-After"))
-                    body = await self._read(resp, request)
+                if limit is None:
+                    async with session.request(
+                            request.method, URL(self._root + request.path, encoded=True),
+                            data=request.body, headers=headers, timeout=client_timeout,
+                            allow_redirects=False) as resp:
+                        status = resp.status
+                        if status == 429 or status == 503:
+                            retry_after = _retry_after(resp.headers.get("Retry-After"))
+                        length = resp.content_length
+                        if length is not None and length <= MAX_RESPONSE_BYTES:
+                            body = await resp.read()
+                        else:
+                            body = await self._read(resp, request)
+                else:
+                    async with limit, session.request(
+                            request.method, URL(self._root + request.path, encoded=True),
+                            data=request.body, headers=headers, timeout=client_timeout,
+                            allow_redirects=False) as resp:
+                        status = resp.status
+                        if status == 429 or status == 503:
+                            retry_after = _retry_after(resp.headers.get("Retry-After"))
+                        body = await self._read(resp, request)
                 return_value = parse_answer(request, status, body, secrets)
             except BackendlessFault as fault:
                 error: BaseException = fault
@@ -192,7 +204,8 @@ class Transport:
                 if outcome is not None:
                     outcome.attempt = attempt
                     outcome.duration_ms = _ms(started)
-                self._finished(request, attempt, started, status)
+                if logs.enabled():
+                    self._finished(request, attempt, started, status)
                 if hooks.wants(ResponseReceived):
                     await hooks.emit(ResponseReceived(
                         operation=request.operation, route=request.log_route, attempt=attempt,
@@ -263,11 +276,10 @@ class Transport:
 
     @staticmethod
     def _finished(request: Request, attempt: int, started: float, status: int | None) -> None:
-        if logs.enabled():
-            fields = {"operation": request.operation, "route": request.log_route, **request.fields,
-                      "status": status, "fault_code": None, "attempt": attempt,
-                      "duration_ms": _ms(started)}
-            logs.emit(request.operation, fields)
+        fields = {"operation": request.operation, "route": request.log_route, **request.fields,
+                  "status": status, "fault_code": None, "attempt": attempt,
+                  "duration_ms": _ms(started)}
+        logs.emit(request.operation, fields)
 
     async def _failed(self, request: Request, hooks: Hooks, attempt: int, started: float,
                       status: int | None, error: BaseException, fault_code: int | None) -> None:
@@ -284,7 +296,7 @@ class Transport:
                                               status=status, duration_ms=duration,
                                               fault_code=fault_code))
         if hooks.wants(OperationFailed):
-            object_id = request.fields.get("object_id")
+            object_id = request.object_id
             await hooks.emit(OperationFailed(
                 operation=request.operation, route=request.log_route, attempt=attempt,
                 duration_ms=duration, error=type(error).__name__, status=status,

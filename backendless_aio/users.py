@@ -332,7 +332,15 @@ class AsyncUserService:
         changes = user._changes()
         request = wire.update(object_id, changes, wire.dumps(changes))
         outcome = Outcome() if self._hooks.wants(UserUpdated) else None
-        data = await self._send(request, timeout, outcome)
+        token = state.user_token
+        try:  # _send inlined: this is the hot path
+            data = await self._transport.send(
+                request, token, self._hooks, None if timeout is None else Timeout.of(timeout),
+                outcome)
+        except SessionOver as fault:
+            if self._state.user_token == token:
+                await self._session_over(fault)
+            raise
         current = state.user
         if current is not None and current is not user and current.object_id == object_id:
             current._merge_answer(dict(data), {})
@@ -342,7 +350,7 @@ class AsyncUserService:
         if outcome is not None:
             await self._emit(UserUpdated(operation=request.operation, route=request.log_route,
                                          object_id=object_id,
-                                         changed=request.fields["changed"],
+                                         changed=request.changed,
                                          attempt=outcome.attempt,
                                          duration_ms=outcome.duration_ms))
         return user

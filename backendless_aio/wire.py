@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -46,25 +47,55 @@ class Expect(enum.Enum):
     JSON = "json"  # any JSON value
 
 
-@attrs.frozen(slots=True)
 class Request:
-    """One request, before transport: no URL root, no headers but what the body implies."""
+    """One request, before transport: no URL root, no headers but what the body implies.
 
-    operation: str
-    method: str
-    route: str  # the template, e.g. "users/{objectId}": safe to log
-    path: str = attrs.field(repr=False)  # filled, percent-encoded: may carry a token
-    body: bytes | None = attrs.field(default=None, repr=False)  # may carry a password
-    expect: Expect = Expect.JSON
-    idempotent: bool = False
-    #: Fields for the operation's log event and hooks (object_id, changed...), never secrets.
-    fields: Mapping[str, Any] = attrs.field(factory=dict)
-    #: Secrets this request carries in its path or body, redacted from any text we show.
-    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    A plain slotted class (built on every call, so kept cheap). ``path`` (may carry a token)
+    and ``body`` (may carry a password) never show in its ``repr``.
+    """
+
+    __slots__ = ("body", "changes", "expect", "idempotent", "method", "object_id", "operation",
+                 "path", "route", "secrets")
+
+    def __init__(self, operation: str, method: str, route: str, path: str,
+                 body: bytes | None = None, expect: Expect = Expect.JSON,
+                 idempotent: bool = False, *, object_id: str | None = None,
+                 changes: Mapping[str, Any] | None = None,
+                 secrets: tuple[str, ...] = ()) -> None:
+        self.operation = operation
+        self.method = method
+        self.route = route  # the template, e.g. "users/{objectId}": safe to log
+        self.path = path
+        self.body = body
+        self.expect = expect
+        self.idempotent = idempotent
+        self.object_id = object_id
+        self.changes = changes
+        #: Secrets this request carries in its path or body, redacted from any text we show.
+        self.secrets = secrets
 
     @property
     def log_route(self) -> str:
         return f"{self.method} {self.route}"
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """The names of the properties an update sends, sorted."""
+        return tuple(sorted(self.changes)) if self.changes is not None else ()
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Fields for the operation's log event and hooks (object_id, changed...), no secret."""
+        fields: dict[str, Any] = {}
+        if self.object_id is not None:
+            fields["object_id"] = self.object_id
+        if self.changes is not None:
+            fields["changed"] = self.changed
+        return fields
+
+    def __repr__(self) -> str:
+        return (f"Request(operation={self.operation!r}, route={self.log_route!r}, "
+                f"idempotent={self.idempotent!r})")
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -196,7 +227,19 @@ def fault_from_body(request: Request, status: int, data: Any,
 def parse_answer(request: Request, status: int, body: bytes,
                  secrets: Iterable[str | None] = ()) -> Any:
     """The value of a successful answer, or raise the fault / malformed-answer error it is."""
-    secrets = (*request.secrets, *secrets)
+    if status == 200 and request.expect is Expect.USER:  # the hot path: a user object
+        try:
+            data = loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if type(data) is dict and type(data.get("objectId")) is str:
+                return data
+    return _parse_answer(request, status, body, (*request.secrets, *secrets))
+
+
+def _parse_answer(request: Request, status: int, body: bytes,
+                  secrets: tuple[str | None, ...]) -> Any:
     if status >= 400:
         return _raise_error(request, status, body, secrets)
     if status >= 300:
@@ -255,10 +298,17 @@ def _raise_error(request: Request, status: int, body: bytes,
 
 
 # -- building requests -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
+def _quoted(value: str) -> str:
+    return quote(value, safe="")
+
+
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{what} must be a non-empty string")
-    return quote(value, safe="")
+    if type(value) is not str:  # a Secret (a token) is never cached
+        return quote(value, safe="")
+    return _quoted(value)
 
 
 def _check_props(properties: Mapping[str, Any]) -> None:
@@ -297,25 +347,26 @@ def is_valid_token(token: str) -> Request:
                    Expect.BOOL, idempotent=True, secrets=(token,))
 
 
+_UPDATE: Final = Route.UPDATE.value
+
+
 def update(object_id: str, changes: Mapping[str, Any], body: bytes) -> Request:
     """PUT users/{objectId}; ``body`` is ``dumps(changes)`` (made by the caller, once)."""
     password = changes.get("password")
-    return Request("users.update", "PUT", Route.UPDATE.value,
-                   "users/" + _segment(object_id, "the user's objectId"), body, Expect.USER,
-                   idempotent=True,
-                   fields={"object_id": object_id, "changed": tuple(sorted(changes))},
-                   secrets=(password,) if isinstance(password, str) else ())
+    return Request("users.update", "PUT", _UPDATE, "users/" + _segment(object_id, "the objectId"),
+                   body, Expect.USER, True, object_id=object_id, changes=changes,
+                   secrets=(password,) if password is not None else ())
 
 
 def find_by_id(object_id: str, props: Iterable[str] | None = None) -> Request:
     if props is None:
         return Request("users.find_by_id", "GET", Route.FIND_BY_ID.value,
                        "data/Users/" + _segment(object_id, "the objectId"), None, Expect.USER,
-                       idempotent=True, fields={"object_id": object_id})
+                       idempotent=True, object_id=object_id)
     names = ",".join(_segment(p, "a property name") for p in props)
     return Request("users.find_by_id", "GET", Route.USER_BY_ID.value,
                    f"users/{_segment(object_id, 'the objectId')}?props={names}", None,
-                   Expect.USER, idempotent=True, fields={"object_id": object_id})
+                   Expect.USER, idempotent=True, object_id=object_id)
 
 
 def describe_user_class() -> Request:
@@ -350,7 +401,7 @@ def set_user_status(object_id: str, status: str) -> Request:
     return Request("users.set_user_status", "PUT", Route.STATUS.value,
                    f"users/{_segment(object_id, 'the objectId')}/status",
                    dumps({"userStatus": status}), Expect.EMPTY, idempotent=True,
-                   fields={"object_id": object_id})
+                   object_id=object_id)
 
 
 # -- typed readings of JSON answers ------------------------------------------------------------

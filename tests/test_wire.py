@@ -21,6 +21,7 @@ def test_update_request_is_partial_and_templated() -> None:
     assert req.idempotent is True
     assert orjson.loads(req.body or b"") == {"phoneNumber": "5551212", "when": 1704067200000}
     assert req.fields == {"object_id": "AB C/1", "changed": ("phoneNumber", "when")}
+    assert "5551212" not in repr(req) and "AB%20C" not in repr(req)
     assert req.log_route == "PUT users/{objectId}"
 
 
