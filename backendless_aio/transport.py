@@ -153,7 +153,9 @@ class Transport:
             retry_after: float | None = None
             body = b""
             try:
-                if limit is None:
+                if limit is not None:  # held only while the request is on the wire
+                    await limit.acquire()
+                try:
                     async with session.request(
                             request.method, URL(self._root + request.path, encoded=True),
                             data=request.body, headers=headers, timeout=client_timeout,
@@ -166,15 +168,9 @@ class Transport:
                             body = await resp.read()
                         else:
                             body = await self._read(resp, request)
-                else:
-                    async with limit, session.request(
-                            request.method, URL(self._root + request.path, encoded=True),
-                            data=request.body, headers=headers, timeout=client_timeout,
-                            allow_redirects=False) as resp:
-                        status = resp.status
-                        if status == 429 or status == 503:
-                            retry_after = _retry_after(resp.headers.get("Retry-After"))
-                        body = await self._read(resp, request)
+                finally:
+                    if limit is not None:
+                        limit.release()
                 return_value = parse_answer(request, status, body, secrets)
             except BackendlessFault as fault:
                 error: BaseException = fault

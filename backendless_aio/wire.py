@@ -22,7 +22,13 @@ from cattrs.preconf.orjson import make_converter
 
 from ._codes import USER_TOKEN_KEY, Route
 from ._constants import SNIPPET_CHARS
-from .errors import BackendlessFault, ConfigurationError, MalformedResponse, fault_class
+from .errors import (
+    BackendlessFault,
+    ConfigurationError,
+    MalformedResponse,
+    UnexpectedStatus,
+    fault_class,
+)
 from .models import BackendlessUser, to_millis
 
 __all__ = [
@@ -196,13 +202,15 @@ def snippet(body: bytes, secrets: Iterable[str | None] = ()) -> str:
 
 # -- parsing answers ---------------------------------------------------------------------------
 def _malformed(request: Request, status: int, what: str, body: bytes,
-               secrets: Iterable[str | None]) -> MalformedResponse:
+               secrets: Iterable[str | None],
+               cls: type[MalformedResponse] = MalformedResponse) -> MalformedResponse:
+    """``cls`` saying what arrived: the operation, the status and a short redacted quote."""
     quote_ = snippet(body, secrets)
     message = f"{request.operation}: {what} (HTTP {status})"
     if quote_:
         message += f": {quote_!r}"
-    return MalformedResponse(message, status=status, snippet=quote_,
-                             operation=request.operation, route=request.log_route)
+    return cls(message, status=status, snippet=quote_, operation=request.operation,
+               route=request.log_route)
 
 
 def fault_from_body(request: Request, status: int, data: Any,
@@ -285,16 +293,9 @@ def _raise_error(request: Request, status: int, body: bytes,
     fault = fault_from_body(request, status, data, secrets)
     if fault is not None:
         raise fault
-    from .errors import UnexpectedStatus
-
     what = "an error without a Backendless fault code" if data is not None else (
         "an error status whose body is not JSON" if body.strip() else "an error with no body")
-    quote_ = snippet(body, secrets)
-    message = f"{request.operation}: {what} (HTTP {status})"
-    if quote_:
-        message += f": {quote_!r}"
-    raise UnexpectedStatus(message, status=status, snippet=quote_,
-                           operation=request.operation, route=request.log_route)
+    raise _malformed(request, status, what, body, secrets, UnexpectedStatus)
 
 
 # -- building requests -------------------------------------------------------------------------

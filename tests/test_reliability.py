@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -175,76 +177,68 @@ async def test_app_timeout_and_retry_after_timeout(backendless_emulator: Emulato
         assert (await scope.find_by_id(user.object_id or "")).object_id == user.object_id
 
 
+@contextlib.asynccontextmanager
+async def serving(handler: Any) -> AsyncIterator[str]:
+    """A one-handler aiohttp server on a free loopback port: its base URL."""
+    server = web.Application()
+    server.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(server, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 # -- cancellation -------------------------------------------------------------------------------
 
-async def _slow_body_server() -> tuple[web.AppRunner, int]:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        resp.content_length = 1000
-        await resp.prepare(request)
-        await resp.write(b'{"objectId": "')
-        await asyncio.sleep(30)
-        return resp
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, port
+async def _slow_body(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp.content_length = 1000
+    await resp.prepare(request)
+    await resp.write(b'{"objectId": "')
+    await asyncio.sleep(30)
+    return resp
 
 
 @pytest.mark.parametrize("phase", ["before-send", "awaiting-answer", "reading-body"])
 async def test_cancellation_releases_the_connection(backendless_emulator: Emulator,
                                                     phase: str) -> None:
-    runner = None
-    if phase == "reading-body":
-        runner, port = await _slow_body_server()
-        app = bl.Backendless(app_id="a", api_key="k", server_url=f"http://127.0.0.1:{port}")
-        scope = app.users.session(user_token="t", object_id="o")
-        user = bl.BackendlessUser._from_wire({"objectId": "o"})
-    else:
-        app = client(backendless_emulator)
-        scope, user = await logged_in(app, "c@example.com")
-        backendless_emulator.faults.add(FaultRule(kind="latency", delay=5.0, methods=("PUT",)))
-    try:
-        user.set_property("x", 1)
-        task = asyncio.ensure_future(scope.update(user))
-        if phase != "before-send":
-            await asyncio.sleep(0.2)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        if app.connector is not None:
-            assert acquired(app) == 0
-        if phase != "reading-body":
-            backendless_emulator.faults.clear()
-            user.set_property("x", 2)
-            assert (await scope.update(user)).get_property("x") == 2
-            assert acquired(app) == 0
-    finally:
-        await app.aclose()
-        if runner is not None:
-            await runner.cleanup()
+    async with contextlib.AsyncExitStack() as stack:
+        if phase == "reading-body":
+            url = await stack.enter_async_context(serving(_slow_body))
+            app = bl.Backendless(app_id="a", api_key="k", server_url=url)
+            scope = app.users.session(user_token="t", object_id="o")
+            user = bl.BackendlessUser._from_wire({"objectId": "o"})
+        else:
+            app = client(backendless_emulator)
+            scope, user = await logged_in(app, "c@example.com")
+            backendless_emulator.faults.add(FaultRule(kind="latency", delay=5.0,
+                                                      methods=("PUT",)))
+        stack.push_async_callback(app.aclose)
+        await _cancel_and_check(backendless_emulator, app, scope, user, phase)
+
+
+async def _cancel_and_check(emu: Emulator, app: bl.Backendless, scope: bl.AsyncUserService,
+                            user: bl.BackendlessUser, phase: str) -> None:
+    user.set_property("x", 1)
+    task = asyncio.ensure_future(scope.update(user))
+    if phase != "before-send":
+        await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    if app.connector is not None:
+        assert acquired(app) == 0
+    if phase != "reading-body":
+        emu.faults.clear()
+        user.set_property("x", 2)
+        assert (await scope.update(user)).get_property("x") == 2
+        assert acquired(app) == 0
 
 
 # -- malformed answers --------------------------------------------------------------------------
-
-async def _answering(body: bytes, status: int = 200, headers: dict[str, str] | None = None,
-                     ) -> tuple[web.AppRunner, str]:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=body, status=status, headers=headers or {})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
 
 @pytest.mark.parametrize(("status", "body", "error", "says"), [
     (200, b'{"objectId": "A', bl.MalformedResponse, "not JSON"),
@@ -256,20 +250,19 @@ async def _answering(body: bytes, status: int = 200, headers: dict[str, str] | N
 ], ids=["truncated", "not-json", "html", "no-code", "empty", "huge"])
 async def test_malformed_answers_become_typed_errors(status: int, body: bytes,
                                                      error: type[Exception], says: str) -> None:
-    runner, url = await _answering(body, status)
-    try:
-        async with bl.Backendless(app_id="APP", api_key="SECRET-KEY-9", server_url=url,
-                                  retry=NO_SLEEP) as app:
-            scope = app.users.session(user_token="TOKEN-123", object_id="o")
-            with pytest.raises(error) as info:
-                await scope.find_by_id("o")
-            text = str(info.value)
-            assert says in text and "users.find_by_id" in text
-            assert "SECRET-KEY-9" not in text and "TOKEN-123" not in text
-            assert len(text) < 300
-            assert acquired(app) == 0
-    finally:
-        await runner.cleanup()
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=body, status=status)
+
+    async with serving(answer) as url, bl.Backendless(
+            app_id="APP", api_key="SECRET-KEY-9", server_url=url, retry=NO_SLEEP) as app:
+        scope = app.users.session(user_token="TOKEN-123", object_id="o")
+        with pytest.raises(error) as info:
+            await scope.find_by_id("o")
+        text = str(info.value)
+        assert says in text and "users.find_by_id" in text
+        assert "SECRET-KEY-9" not in text and "TOKEN-123" not in text
+        assert len(text) < 300
+        assert acquired(app) == 0
 
 
 # -- bounded concurrency ------------------------------------------------------------------------
@@ -285,18 +278,10 @@ async def test_max_concurrency_bounds_in_flight_requests() -> None:
         in_flight -= 1
         return web.json_response({"objectId": "o", "___class": "Users"})
 
-    server = web.Application()
-    server.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(server, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        async with bl.Backendless(app_id="a", api_key="k", max_concurrency=3,
-                                  server_url=f"http://127.0.0.1:{runner.addresses[0][1]}") as app:
-            users = await asyncio.gather(*(app.users.find_by_id("o") for _ in range(20)))
-        assert len(users) == 20 and peak == 3
-    finally:
-        await runner.cleanup()
+    async with serving(handler) as url, bl.Backendless(
+            app_id="a", api_key="k", max_concurrency=3, server_url=url) as app:
+        users = await asyncio.gather(*(app.users.find_by_id("o") for _ in range(20)))
+    assert len(users) == 20 and peak == 3
 
 
 # -- the fault-injection suite ------------------------------------------------------------------
