@@ -393,19 +393,25 @@ def cmd_login(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+async def _logged_in_user(users: AsyncUserService, conn: Connection, path: Path,
+                          console: Console) -> BackendlessUser:
+    """The session file's user for this server, loaded; a 3028 fault when there is none."""
+    if not await users.restore():
+        raise _not_logged_in(conn, path)
+    console.remember(users.user_token)
+    user = await users.get_current_user()
+    if user is None:
+        raise _not_logged_in(conn, path)
+    return user
+
+
 def cmd_whoami(args: argparse.Namespace, console: Console) -> int:
     conn = require_connection(args, console, quiet=True)
     path = session_file(args)
 
     async def whoami() -> BackendlessUser:
         async with _scope(conn, path) as users:
-            if not await users.restore():
-                raise _not_logged_in(conn, path)
-            console.remember(users.user_token)
-            user = await users.get_current_user()
-            if user is None:
-                raise _not_logged_in(conn, path)
-            return user
+            return await _logged_in_user(users, conn, path, console)
 
     user = asyncio.run(whoami())
     _show(user, args, console)
@@ -422,12 +428,7 @@ def cmd_update(args: argparse.Namespace, console: Console) -> int:
 
     async def update() -> BackendlessUser:
         async with _scope(conn, path) as users:
-            if not await users.restore():
-                raise _not_logged_in(conn, path)
-            console.remember(users.user_token)
-            user = await users.get_current_user()
-            if user is None:
-                raise _not_logged_in(conn, path)
+            user = await _logged_in_user(users, conn, path, console)
             user.set_properties(changes)
             return await users.update(user)
 
