@@ -1,4 +1,7 @@
-"""Prototypes of proposed hot-path changes, applied by monkeypatching, to measure them first.
+"""(Changes request, transport, hooks and users are in the library since commit 21c07d3910;
+these prototypes are kept as the record of what was measured. `logs` is the one still to try.)
+
+Prototypes of proposed hot-path changes, applied by monkeypatching, to measure them first.
 
 Nothing here is used by ``bench_update.py``'s table. ``ladder.py --what-if all`` (or a
 comma-separated list of the names below) applies them before it builds its rungs, so that the
