@@ -474,3 +474,23 @@ async def test_hooks_run_without_holding_a_concurrency_slot(
         with pytest.raises(bl.InvalidLogin):
             await asyncio.wait_for(app.users.login("nobody@example.com", "wrong"), 0.5)
         assert len(looked_up) == 1
+
+
+async def test_client_side_refusals_are_announced_and_logged(
+        backendless_app: bl.Backendless, backendless_user: bl.BackendlessUser) -> None:
+    seen = Recorder()
+    backendless_app.on(bl.Event, seen)
+    await backendless_app.users.logout()
+    seen.events.clear()
+    backendless_user.set_property("x", 1)
+    with structlog.testing.capture_logs() as logs, pytest.raises(bl.UserNotLoggedIn):
+        await backendless_app.users.update(backendless_user)
+    assert seen.events == [bl.OperationFailed(
+        operation="users.update", route=UPDATE_ROUTE, attempt=0, duration_ms=0.0,
+        error="UserNotLoggedIn", status=None, fault_code=3028,
+        object_id=backendless_user.object_id)]
+    assert [(e["event"], e["fault_code"], e["attempt"], e["status"]) for e in logs] == [
+        ("backendless.users.update", 3028, 0, None)]
+    with pytest.raises(bl.EmptyLogin):
+        await backendless_app.users.login("", "x")
+    assert seen.events[-1].fault_code == 3006 and seen.events[-1].attempt == 0
