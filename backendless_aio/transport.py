@@ -141,7 +141,6 @@ class Transport:
         else:
             headers = _JSON_HEADERS if request.body is not None else {}
         client_timeout = self._timeout if timeout is None else self._client_timeout(timeout)
-        secrets = (*self._secrets, token) if token else self._secrets
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -171,7 +170,7 @@ class Transport:
                 finally:
                     if limit is not None:
                         limit.release()
-                return_value = parse_answer(request, status, body, secrets)
+                return_value = parse_answer(request, status, body, self._secrets, token)
             except BackendlessFault as fault:
                 error: BaseException = fault
                 retryable = fault.code == Code.RATE_LIMIT or _status_retryable(
@@ -184,7 +183,8 @@ class Transport:
                 retryable = (request.idempotent or policy.retry_non_idempotent) and (
                     status is not None and status < 300 and exc.snippet != "too large")
             except _NEVER_SENT as exc:
-                error = self._connection_error(request, exc, secrets, connecting=True)
+                error = self._connection_error(request, exc, (*self._secrets, token),
+                                               connecting=True)
                 retryable = True
             except asyncio.TimeoutError as exc:
                 error = BackendlessTimeout(
@@ -194,7 +194,8 @@ class Transport:
                 error.__cause__ = exc
                 retryable = request.idempotent or policy.retry_non_idempotent
             except aiohttp.ClientError as exc:
-                error = self._connection_error(request, exc, secrets, connecting=False)
+                error = self._connection_error(request, exc, (*self._secrets, token),
+                                               connecting=False)
                 retryable = request.idempotent or policy.retry_non_idempotent
             else:
                 if outcome is not None:
@@ -231,19 +232,19 @@ class Transport:
                         f"{request.operation}: the app was closed while the call was running"
                     ) from error
                 continue
-            await self._failed(request, hooks, attempt, started, status, error, fault_code)
+            await self.report_failure(request, hooks, attempt, _ms(started), status, error)
             # raised from here, with none of the parsing frames (they held the raw body)
             raise error.with_traceback(None)
 
     async def _read(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
+        """The body of an answer whose length is unknown or over the limit (the common case,
+        a Content-Length within it, is read inline by :meth:`send`)."""
         length = resp.content_length
-        if length is not None and length > MAX_RESPONSE_BYTES:
+        if length is not None:
             raise MalformedResponse(
                 f"{request.operation}: an answer of {length} bytes, over the "
                 f"{MAX_RESPONSE_BYTES}-byte limit", status=resp.status, snippet="too large",
                 operation=request.operation, route=request.log_route)
-        if length is not None:
-            return await resp.read()
         chunks = bytearray()
         async for chunk in resp.content.iter_chunked(65536):
             chunks += chunk
@@ -255,7 +256,7 @@ class Transport:
         return bytes(chunks)
 
     @staticmethod
-    def _connection_error(request: Request, exc: BaseException, secrets: tuple[str, ...],
+    def _connection_error(request: Request, exc: BaseException, secrets: tuple[str | None, ...],
                           connecting: bool) -> ConnectionFailed:
         what = "could not connect to the server" if connecting else (
             "the connection failed before the whole answer arrived")
@@ -277,9 +278,11 @@ class Transport:
                   "duration_ms": _ms(started)}
         logs.emit(request.operation, fields)
 
-    async def _failed(self, request: Request, hooks: Hooks, attempt: int, started: float,
-                      status: int | None, error: BaseException, fault_code: int | None) -> None:
-        duration = _ms(started)
+    async def report_failure(self, request: Request, hooks: Hooks, attempt: int,
+                             duration: float, status: int | None, error: BaseException) -> None:
+        """Log and announce an operation that ended with ``error``: the one log event and
+        ``OperationFailed`` (attempt 0: refused by the client before anything was sent)."""
+        fault_code = error.code if isinstance(error, BackendlessFault) else None
         level = "info" if isinstance(error, BackendlessFault) else "warning"
         if logs.enabled(level):
             logs.emit(request.operation, {
@@ -292,11 +295,10 @@ class Transport:
                                               status=status, duration_ms=duration,
                                               fault_code=fault_code))
         if hooks.wants(OperationFailed):
-            object_id = request.object_id
             await hooks.emit(OperationFailed(
                 operation=request.operation, route=request.log_route, attempt=attempt,
                 duration_ms=duration, error=type(error).__name__, status=status,
-                fault_code=fault_code, object_id=object_id if isinstance(object_id, str) else None))
+                fault_code=fault_code, object_id=request.object_id))
 
 
 def _status_retryable(request: Request, policy: RetryPolicy, status: int | None) -> bool:

@@ -23,7 +23,6 @@ from .errors import (
 from .events import (
     Event,
     Hooks,
-    OperationFailed,
     SessionExpired,
     UserLoggedIn,
     UserLoggedOut,
@@ -41,7 +40,6 @@ T = TypeVar("T")
 E = TypeVar("E", bound=Event)
 TimeoutArg = Timeout | float | None
 
-_UPDATE_ROUTE = f"PUT {Route.UPDATE.value}"
 
 
 class AsyncUserService:
@@ -146,20 +144,10 @@ class AsyncUserService:
                 operation=fault.operation or "", route=fault.route or "", object_id=object_id,
                 fault_code=fault.code, session_key=self._state.key))
 
-    async def _refused(self, fault: BackendlessFault,
-                       object_id: str | None = None) -> BackendlessFault:
+    async def _refused(self, fault: BackendlessFault, request: wire.Request) -> BackendlessFault:
         """A fault the client raises before sending anything (as Backendless would answer):
         logged and announced like any failed operation, with ``attempt`` 0 and no status."""
-        operation, route = fault.operation or "", fault.route or ""
-        if logs.enabled():
-            logs.emit(operation, {"operation": operation, "route": route, "object_id": object_id,
-                                  "status": None, "fault_code": fault.code, "attempt": 0,
-                                  "duration_ms": 0.0, "error": type(fault).__name__})
-        if self._hooks.wants(OperationFailed):
-            await self._emit(OperationFailed(
-                operation=operation, route=route, attempt=0, duration_ms=0.0,
-                error=type(fault).__name__, status=None, fault_code=fault.code,
-                object_id=object_id))
+        await self._transport.report_failure(request, self._hooks, 0, 0.0, None, fault)
         return fault
 
     async def _emit(self, event: Event) -> None:
@@ -209,9 +197,10 @@ class AsyncUserService:
                      timeout: TimeoutArg) -> BackendlessUser:
         if not isinstance(login, str) or not login or not isinstance(password, str) \
                 or not password:
+            refused = wire.Request("users.login", "POST", Route.LOGIN.value, "")
             raise await self._refused(EmptyLogin(
-                "login and password must be non-empty strings", operation="users.login",
-                route=f"POST {Route.LOGIN.value}"))
+                "login and password must be non-empty strings", operation=refused.operation,
+                route=refused.log_route), refused)
         return await self._start_session(wire.login(login, password), stay_logged_in, timeout)
 
     def login_as_guest(self, callback: AsyncCallback[BackendlessUser] | None = None, *,
@@ -351,9 +340,11 @@ class AsyncUserService:
                 "find_by_id returned")
         state = self._state
         if state.user_token is None:
+            refused = wire.Request("users.update", "PUT", Route.UPDATE.value, "",
+                                   object_id=object_id)
             raise await self._refused(UserNotLoggedIn(
                 "User not logged in or wrong user id: log in before updating",
-                operation="users.update", route=_UPDATE_ROUTE), object_id)
+                operation=refused.operation, route=refused.log_route), refused)
         changes = user._changes()
         request = wire.update(object_id, changes, wire.dumps(changes))
         outcome = Outcome() if self._hooks.wants(UserUpdated) else None

@@ -130,7 +130,6 @@ loads = orjson.loads
 
 # -- the cattrs converter: typed answers and event payloads -------------------------------------
 converter: Final = make_converter()
-converter.register_unstructure_hook(_dt.datetime, to_millis)
 
 
 @attrs.frozen(slots=True)
@@ -233,8 +232,11 @@ def fault_from_body(request: Request, status: int, data: Any,
 
 
 def parse_answer(request: Request, status: int, body: bytes,
-                 secrets: Iterable[str | None] = ()) -> Any:
-    """The value of a successful answer, or raise the fault / malformed-answer error it is."""
+                 secrets: Iterable[str | None] = (), token: str | None = None) -> Any:
+    """The value of a successful answer, or raise the fault / malformed-answer error it is.
+
+    ``secrets`` and ``token`` are redacted from any error text (gathered only on that path).
+    """
     if status == 200 and request.expect is Expect.USER:  # the hot path: a user object
         try:
             data = loads(body)
@@ -243,7 +245,7 @@ def parse_answer(request: Request, status: int, body: bytes,
         else:
             if type(data) is dict and type(data.get("objectId")) is str:
                 return data
-    return _parse_answer(request, status, body, (*request.secrets, *secrets))
+    return _parse_answer(request, status, body, (*request.secrets, *secrets, token))
 
 
 def _parse_answer(request: Request, status: int, body: bytes,
