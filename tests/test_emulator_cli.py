@@ -153,7 +153,7 @@ def test_flags_map_to_settings() -> None:
     s = settings_from_args(args)
     assert (s.host, s.port, s.app_id, s.api_key) == ("0.0.0.0", 8765, "A", "K")
     assert s.extra_api_keys == ("K2",) and s.server_api_key == "S" and s.db_path == "x.sqlite3"
-    assert (s.identity, s.required, s.dynamic_schema) == ("name", ("phone", "city"), False)
+    assert (s.identity, s.required, s.dynamic_schema) == ("name", ("phone", "city"), "refuse")
     assert (s.cross_user, s.session_timeout, s.multiple_logins) == ("allow", 60.0, "allow")
     assert (s.max_sessions, s.lockout_after, s.lockout_seconds) == (3, 5, 30.0)
     assert not s.registration_enabled and not s.login_enabled and s.fast_password_hashing

@@ -9,7 +9,6 @@ an emulator from another process (faults, reset, clock).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -185,39 +184,31 @@ def match_route(rest: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] |
     return None
 
 
-def _keys_match(given: str, keys: tuple[str, ...]) -> bool:
-    given_b = given.encode("utf-8")
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given_b, key.encode("utf-8"))
-    return found
-
-
 def resolve(
-    settings: EmulatorSettings, raw_path: str, token: str | None
-) -> tuple[Caller, list[str]]:
-    """The caller and the route segments below the root, for either URL form."""
+    state: EmulatorState, raw_path: str, token: str | None
+) -> tuple[UsersService, Caller, list[str]]:
+    """The app's service, the caller and the route segments below the root, for either URL
+    form (`/{appId}/{apiKey}/...`, or `/api/...` for the default app)."""
     segments = [unquote(s) for s in raw_path.split("?", 1)[0].split("/")[1:]]
     if segments and segments[-1] == "":
         segments.pop()
     if segments and segments[0] == "api":
-        return Caller(token=token), segments[1:]
+        return state.service, Caller(token=token), segments[1:]
     if len(segments) < 2:
         raise Fault(404, "Unknown route", status=404)
     app_id, api_key = segments[0], segments[1]
-    if app_id != settings.app_id or not _keys_match(api_key, settings.api_keys):
+    kind = state.key_kind(app_id, api_key)
+    service = None if kind is None else state.service_for(app_id)
+    if kind is None or service is None:
         raise Fault(Code.WRONG_APP, WRONG_APP_MESSAGE)
-    server = settings.server_api_key is not None and _keys_match(
-        api_key, (settings.server_api_key,)
-    )
-    return Caller(token=token, server=server, api_key=api_key), segments[2:]
+    return service, Caller(token=token, key_kind=kind), segments[2:]
 
 
 async def answer(state: EmulatorState, request: web.Request, body: bytes) -> web.Response:
     """Process one request of the Users API; every outcome is a JSON (or empty) answer."""
     token = request.headers.get(USER_TOKEN_HEADER, "").strip() or None
     try:
-        caller, rest = resolve(state.settings, request.raw_path, token)
+        service, caller, rest = resolve(state, request.raw_path, token)
         route = match_route(rest)
         if route is None:
             raise Fault(404, f"Unknown route: {request.method} {'/'.join(rest)}", status=404)
@@ -230,7 +221,7 @@ async def answer(state: EmulatorState, request: web.Request, body: bytes) -> web
             )
             response.headers["Allow"] = allowed
             return response
-        call = Call(state.service, caller, body, request.query, params)
+        call = Call(service, caller, body, request.query, params)
         return await handler(call)
     except Fault as fault:
         return fault_response(fault)

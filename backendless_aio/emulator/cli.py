@@ -20,6 +20,7 @@ from .settings import (
     DEFAULT_MAX_SESSIONS,
     DEFAULT_SESSION_TIMEOUT,
     MULTIPLE_LOGINS_POLICIES,
+    UNKNOWN_PROPERTY_POLICIES,
     EmulatorSettings,
 )
 
@@ -74,10 +75,21 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         help="a required property (repeatable)",
     )
     schema.add_argument(
+        "--dynamic-schema",
+        choices=UNKNOWN_PROPERTY_POLICIES,
+        default="create",
+        metavar="POLICY",
+        help=(
+            "unknown properties: create a column (default), drop them silently (the console's "
+            "dynamicSchema=false), or refuse them (3010 at registration, 3031 at update)"
+        ),
+    )
+    schema.add_argument(
         "--no-dynamic-schema",
         dest="dynamic_schema",
-        action="store_false",
-        help="refuse unknown properties (3010 at registration, 3031 at update)",
+        action="store_const",
+        const="refuse",
+        help="the same as --dynamic-schema refuse",
     )
     schema.add_argument(
         "--cross-user",

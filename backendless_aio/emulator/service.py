@@ -22,8 +22,8 @@ import orjson
 from .._codes import SYSTEM_KEYS, USER_TOKEN_KEY, USERS_CLASS, Code, UserStatus
 from .errors import Fault
 from .passwords import FAST_COST, hash_password, verify_password
-from .settings import EmulatorSettings
-from .store import IdentityTaken, Store, StoredUser
+from .settings import AppSettings
+from .store import AppStore, IdentityTaken, StoredSession, StoredUser
 
 #: Columns every Users table has besides the system ones (accepted with dynamic schema off).
 DEFAULT_COLUMNS: dict[str, str] = {"email": "STRING", "name": "STRING", "blUserLocale": "STRING"}
@@ -41,6 +41,8 @@ SYSTEM_COLUMNS: dict[str, str] = {
 #: Keys always present in a user object (null when unset).
 ALWAYS_PRESENT = ("email", "name")
 ACCOUNT_TYPE = "BACKENDLESS"
+#: The key kind of the CloudCode (Business Logic) API key.
+SERVER_KEY_KIND = "BL"
 TOKEN_MESSAGE = "Not existing user token - {token}. Relogin user to update your user token"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _MAX_PROPERTY_NAME = 255
@@ -70,11 +72,16 @@ class Clock:
 
 @attrs.frozen
 class Caller:
-    """Who is calling: the session token sent (if any) and whether the server-side key was used."""
+    """Who is calling: the session token sent (if any), and the kind of API key used (the
+    device type of the app's key: JS, REST, ANDROID, IOS, ... or BL, the CloudCode key)."""
 
     token: str | None = None
-    server: bool = False
-    api_key: str | None = None
+    key_kind: str = "REST"
+
+    @property
+    def server(self) -> bool:
+        """Whether the server-side (CloudCode / Business Logic) key was used."""
+        return self.key_kind == SERVER_KEY_KIND
 
 
 def new_object_id() -> str:
@@ -139,17 +146,27 @@ def _blank(value: Any) -> bool:
 
 
 class UsersService:
-    """The Users API over a Store, with the behaviour the settings choose."""
+    """One app's Users API over its AppStore, with the behaviour its settings choose."""
 
-    def __init__(self, settings: EmulatorSettings, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        settings: AppSettings,
+        store: AppStore,
+        clock: Clock,
+        *,
+        fast_password_hashing: bool = False,
+    ) -> None:
+        self.app_id = app_id
         self.settings = settings
         self.store = store
         self.clock = clock
+        self.fast_password_hashing = fast_password_hashing
         self._dummy_hash: str | None = None
 
     def start(self) -> None:
         """Check the database against the settings (the identity property may have changed)."""
-        previous = self.store.get_meta("identity")
+        previous = self.store.get_identity()
         if previous != self.settings.identity:
             if previous is not None and self.store.count_users():
                 name = self.settings.identity
@@ -160,7 +177,7 @@ class UsersService:
                         f"cannot make {name!r} the identity property of {self.store.path}: "
                         "two users share a value"
                     ) from None
-            self.store.set_meta("identity", self.settings.identity)
+            self.store.set_identity(self.settings.identity)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -192,7 +209,7 @@ class UsersService:
         return {name: column_type(value) for name, value in props.items() if name not in known}
 
     async def _hash(self, password: str) -> str:
-        fast = self.settings.fast_password_hashing
+        fast = self.fast_password_hashing
         if fast:
             return hash_password(password, fast=True)
         return await asyncio.to_thread(hash_password, password)
@@ -213,6 +230,14 @@ class UsersService:
 
     def _session_user(self, caller: Caller, *, required: bool) -> StoredUser | None:
         """The user whose session the request carries; resets the session's inactivity clock."""
+        found = self._session(caller, required=required)
+        return None if found is None else found[1]
+
+    def _session(
+        self, caller: Caller, *, required: bool
+    ) -> tuple[StoredSession, StoredUser] | None:
+        """The session the request carries and its user (None without a token, unless
+        `required`); resets the session's inactivity clock."""
         token = caller.token
         if token is None:
             if required:
@@ -223,14 +248,14 @@ class UsersService:
         if session is None:
             raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
         if now - session.last_used > self.settings.session_timeout:
-            self.store.delete_session(token)
+            self.store.delete_session(session)
             raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
         user = self.store.get_user(session.object_id)
         if user is None:
-            self.store.delete_session(token)
+            self.store.delete_session(session)
             raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
-        self.store.touch_session(token, now)
-        return user
+        self.store.touch_session(session, now)
+        return session, user
 
     def _check_values(self, props: dict[str, Any], code: int, what: str) -> None:
         for name, value in props.items():
@@ -286,14 +311,16 @@ class UsersService:
         email = props.get("email")
         if not _blank(email) and not (isinstance(email, str) and _EMAIL.match(email)):
             raise Fault(Code.MALFORMED_EMAIL, "The email address is not in a valid format")
-        if not settings.dynamic_schema:
+        if settings.dynamic_schema != "create":
             unknown = self._new_columns(props)
-            if unknown:
+            if unknown and settings.dynamic_schema == "refuse":
                 raise Fault(
                     Code.REGISTER_UNKNOWN_PROPERTY,
                     f"Unable to register user: unknown property '{next(iter(unknown))}' "
                     "(dynamic schema definition is disabled)",
                 )
+            for name in unknown:
+                del props[name]
         if self.store.identity_taken(key):
             raise Fault(Code.USER_EXISTS, "User already exists.")
         password_hash = await self._hash(password)
@@ -384,7 +411,7 @@ class UsersService:
             live = []
             for session in self.store.user_sessions(user.object_id):
                 if now - session.last_used > settings.session_timeout:
-                    self.store.delete_session(session.token)
+                    self.store.delete_session(session)
                 else:
                     live.append(session)
             if settings.multiple_logins == "first-loses":
@@ -407,10 +434,9 @@ class UsersService:
         return self._logged_in(user, token)
 
     def logout(self, caller: Caller) -> None:
-        if caller.token is None:
-            return
-        self._session_user(caller, required=True)
-        self.store.delete_session(caller.token)
+        found = self._session(caller, required=False)
+        if found is not None:
+            self.store.delete_session(found[0])
 
     def is_valid_token(self, token: str) -> bool:
         try:
@@ -437,14 +463,16 @@ class UsersService:
                 raise Fault(Code.UPDATE_GENERAL, f"{what}: 'password' must be a non-empty string")
             new_password = password
         self._check_values(changes, Code.UPDATE_GENERAL, what)
-        if not settings.dynamic_schema:
+        if settings.dynamic_schema != "create":
             unknown = self._new_columns(changes)
-            if unknown:
+            if unknown and settings.dynamic_schema == "refuse":
                 raise Fault(
                     Code.UPDATE_UNKNOWN_PROPERTY,
                     f"{what}: property '{next(iter(unknown))}' does not exist and dynamic "
                     "schema definition is disabled",
                 )
+            for name in unknown:
+                del changes[name]
         email = changes.get("email")
         if not _blank(email) and not (isinstance(email, str) and _EMAIL.match(email)):
             raise Fault(Code.UPDATE_GENERAL, f"{what}: the email address is not in a valid format")
@@ -615,8 +643,7 @@ class UsersService:
 
     def info(self, caller: Caller) -> dict[str, Any]:
         return {
-            "appId": self.settings.app_id,
-            "apiKey": caller.api_key or self.settings.api_key,
+            "appId": self.app_id,
             "appName": "backendless-aio emulator",
             "rtURL": None,
             "loggers": [],

@@ -29,6 +29,12 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 RECORDED_REQUESTS_LIMIT = 1000
 
 CrossUserPolicy = Literal["deny", "allow"]
+#: What a register or update does with a property the Users table has no column for:
+#: "create" the column (dynamic schema on), "drop" the property silently (what the console's
+#: dynamicSchema=false does, as Backendless's own e2e suite asserts), or "refuse" it with the
+#: documented faults 3010 / 3031.
+UnknownPropertyPolicy = Literal["create", "drop", "refuse"]
+UNKNOWN_PROPERTY_POLICIES: tuple[str, ...] = ("create", "drop", "refuse")
 MultipleLoginsPolicy = Literal["first-loses", "second-refused", "allow"]
 CROSS_USER_POLICIES: tuple[str, ...] = ("deny", "allow")
 MULTIPLE_LOGINS_POLICIES: tuple[str, ...] = ("first-loses", "second-refused", "allow")
@@ -41,6 +47,20 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(value)
+
+
+def _unknown_properties(value: Any) -> str:
+    """True / False (the older boolean setting) read as "create" / "refuse"."""
+    if value is True:
+        return "create"
+    if value is False:
+        return "refuse"
+    if value not in UNKNOWN_PROPERTY_POLICIES:
+        raise ValueError(
+            f"dynamic_schema must be one of {', '.join(UNKNOWN_PROPERTY_POLICIES)} (or a bool), "
+            f"not {value!r}"
+        )
+    return str(value)
 
 
 def _check_identity(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
@@ -96,8 +116,11 @@ class EmulatorSettings:
     required: tuple[str, ...] = attrs.field(
         default=(), converter=_str_tuple, validator=_check_required
     )
-    #: When False, unknown properties are refused (3010 at registration, 3031 at update).
-    dynamic_schema: bool = True
+    #: Unknown properties: "create" a column (True, the default), "drop" them silently, or
+    #: "refuse" them (False: 3010 at registration, 3031 at update).
+    dynamic_schema: UnknownPropertyPolicy = attrs.field(
+        default="create", converter=_unknown_properties
+    )
     #: Updating another user's object: "deny" answers 3029, "allow" lets it through.
     cross_user: CrossUserPolicy = attrs.field(
         default="deny", validator=attrs.validators.in_(CROSS_USER_POLICIES)
@@ -138,3 +161,52 @@ class EmulatorSettings:
         if self.server_api_key is not None:
             keys = (*keys, self.server_api_key)
         return keys
+
+    def app_settings(self) -> AppSettings:
+        """The behaviour of the app these settings name (the emulator's default app)."""
+        return AppSettings(**{f.name: getattr(self, f.name) for f in attrs.fields(AppSettings)})
+
+
+@attrs.frozen(kw_only=True)
+class AppSettings:
+    """How one application behaves: its Users table and its login rules.
+
+    Each app of an emulator has its own (the console changes them); the default app's come from
+    `EmulatorSettings` at every start. The fields mean what the same fields of `EmulatorSettings`
+    mean.
+    """
+
+    identity: str = attrs.field(default="email", validator=_check_identity)
+    required: tuple[str, ...] = attrs.field(
+        default=(), converter=_str_tuple, validator=_check_required
+    )
+    dynamic_schema: UnknownPropertyPolicy = attrs.field(
+        default="create", converter=_unknown_properties
+    )
+    cross_user: CrossUserPolicy = attrs.field(
+        default="deny", validator=attrs.validators.in_(CROSS_USER_POLICIES)
+    )
+    session_timeout: float = attrs.field(
+        default=DEFAULT_SESSION_TIMEOUT, converter=float, validator=_check_timeout
+    )
+    multiple_logins: MultipleLoginsPolicy = attrs.field(
+        default="first-loses", validator=attrs.validators.in_(MULTIPLE_LOGINS_POLICIES)
+    )
+    max_sessions: int = attrs.field(default=DEFAULT_MAX_SESSIONS, validator=attrs.validators.ge(1))
+    lockout_after: int | None = attrs.field(default=None, validator=_check_lockout)
+    lockout_seconds: float = attrs.field(
+        default=DEFAULT_LOCKOUT_SECONDS, converter=float, validator=attrs.validators.gt(0)
+    )
+    registration_enabled: bool = True
+    login_enabled: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> AppSettings:
+        """Settings as `to_json` wrote them; fields this version does not know are ignored."""
+        if not isinstance(data, dict):
+            return cls()
+        known = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

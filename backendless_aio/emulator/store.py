@@ -1,9 +1,12 @@
-"""The emulator's state in SQLite: users, sessions and the Users table's dynamic columns.
+"""The emulator's state in SQLite: apps and their keys, and each app's users, sessions and
+dynamic columns, all in one file.
 
-User properties live in one JSON column, so no SQL is ever built from a property name; the
-normalised identity value has its own UNIQUE column, so SQLite itself keeps identities unique
-whatever the interleaving of requests. Every write is its own transaction, committed before the
-answer is sent (WAL journal): an answered write survives a kill -9 of the process.
+Every per-app row carries its app id, and deleting an app deletes them all. Session tokens are
+stored as SHA-256 hashes only. User properties live in one JSON column, so no SQL is ever
+built from a property name; the normalised identity value has its own UNIQUE column (per app),
+so SQLite itself keeps identities unique whatever the interleaving of requests. Every write is
+its own transaction, committed before the answer is sent (WAL journal): an answered write
+survives a kill -9 of the process.
 
 All methods are synchronous and short; the emulator calls them from the event loop thread, so a
 read-check-write sequence inside one method (or one `transaction()` block) is never interleaved
@@ -13,6 +16,7 @@ with another request.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,12 +24,26 @@ from typing import Any
 import attrs
 import orjson
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+    app_id   TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    identity TEXT,
+    created  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    app_id  TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    api_key TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    PRIMARY KEY (app_id, api_key)
+);
 CREATE TABLE IF NOT EXISTS users (
     object_id     TEXT PRIMARY KEY,
-    identity_key  TEXT UNIQUE,
+    app_id        TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    identity_key  TEXT,
     password_hash TEXT,
     created       INTEGER NOT NULL,
     updated       INTEGER,
@@ -34,19 +52,25 @@ CREATE TABLE IF NOT EXISTS users (
     user_status   TEXT NOT NULL,
     failed_logins INTEGER NOT NULL DEFAULT 0,
     locked_until  REAL,
-    props         TEXT NOT NULL
+    props         TEXT NOT NULL,
+    UNIQUE (app_id, identity_key)
 );
+CREATE INDEX IF NOT EXISTS users_by_app ON users(app_id, created);
 CREATE TABLE IF NOT EXISTS sessions (
-    token     TEXT PRIMARY KEY,
-    object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
-    created   REAL NOT NULL,
-    last_used REAL NOT NULL
+    token_hash TEXT PRIMARY KEY,
+    app_id     TEXT NOT NULL,
+    object_id  TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    created    REAL NOT NULL,
+    last_used  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(object_id);
 CREATE TABLE IF NOT EXISTS columns (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    name     TEXT NOT NULL UNIQUE,
-    type     TEXT NOT NULL
+    position   INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id     TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    table_name TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    UNIQUE (app_id, table_name, name)
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -54,10 +78,37 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
+#: Version 1 (one app per file, plain-text tokens) is migrated in place on open.
+_MIGRATE_FROM_1 = """
+ALTER TABLE users RENAME TO users_v1;
+ALTER TABLE sessions RENAME TO sessions_v1;
+ALTER TABLE columns RENAME TO columns_v1;
+DROP INDEX IF EXISTS sessions_by_user;
+"""
+
 _USER_COLUMNS = (
     "object_id, identity_key, password_hash, created, updated, last_login, owner_id, "
     "user_status, failed_logins, locked_until, props"
 )
+#: The table whose columns are the Users class's properties.
+USERS_TABLE = "Users"
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a session token: its SHA-256, so the file never holds a token
+    that could be replayed."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@attrs.frozen
+class StoredApp:
+    """One application: its id, name, settings (JSON) and API keys (key -> kind)."""
+
+    app_id: str
+    name: str
+    settings: dict[str, Any]
+    api_keys: dict[str, str]
+    created: int
 
 
 class IdentityTaken(Exception):
@@ -83,7 +134,9 @@ class StoredUser:
 
 @attrs.frozen
 class StoredSession:
-    token: str
+    """One session; `key` is the token's hash (the token itself is never stored)."""
+
+    key: str
     object_id: str
     created: float
     last_used: float
@@ -111,7 +164,11 @@ def _row_to_user(row: tuple[Any, ...]) -> StoredUser:
 
 
 class Store:
-    """SQLite persistence. Open with `open()`, close with `close()`."""
+    """SQLite persistence for every app of one emulator. Open with `open()`, close with `close()`.
+
+    App-level rows (apps, keys) are managed here; each app's users, sessions and columns through
+    the `AppStore` that `for_app()` gives, which shares this connection and its transactions.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -131,16 +188,20 @@ class Store:
             # NORMAL in WAL mode: a committed transaction is in the OS's hands (survives the
             # process being killed); only a power loss could take the last commits back.
             db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA foreign_keys = ON")
-            db.executescript(_SCHEMA)
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise RuntimeError(
                     f"{self.path}: emulator database schema version {version}, "
                     f"this emulator uses version {SCHEMA_VERSION}"
                 )
+            # One transaction: the old tables are renamed, the new ones made and the version
+            # written together. The old rows move to the first app put (`_adopt_v1_rows`).
+            migrate = _MIGRATE_FROM_1 if version == 1 else ""
+            db.executescript(
+                f"BEGIN IMMEDIATE; {migrate} {_SCHEMA} "
+                f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+            db.execute("PRAGMA foreign_keys = ON")
         except BaseException:
             db.close()
             raise
@@ -180,11 +241,10 @@ class Store:
         db.execute("COMMIT")
 
     def reset(self) -> None:
-        """Delete every user, session and dynamic column."""
+        """Delete every app with all its users, sessions and columns."""
         with self.transaction():
-            self.db.execute("DELETE FROM sessions")
-            self.db.execute("DELETE FROM users")
-            self.db.execute("DELETE FROM columns")
+            for table in ("sessions", "users", "columns", "api_keys", "apps"):
+                self.db.execute(f"DELETE FROM {table}")  # noqa: S608 (constant names)
 
     # -- meta --------------------------------------------------------------------------------
 
@@ -200,11 +260,140 @@ class Store:
                 (key, value),
             )
 
+    # -- apps --------------------------------------------------------------------------------
+
+    def apps(self) -> list[StoredApp]:
+        """Every app, oldest first."""
+        rows = self.db.execute(
+            "SELECT app_id, name, settings, created FROM apps ORDER BY created, app_id"
+        ).fetchall()
+        keys: dict[str, dict[str, str]] = {}
+        for app_id, api_key, kind in self.db.execute(
+            "SELECT app_id, api_key, kind FROM api_keys ORDER BY rowid"
+        ):
+            keys.setdefault(app_id, {})[api_key] = kind
+        return [
+            StoredApp(app_id, name, _loads_dict(settings), keys.get(app_id, {}), created)
+            for app_id, name, settings, created in rows
+        ]
+
+    def get_app(self, app_id: str) -> StoredApp | None:
+        return next((app for app in self.apps() if app.app_id == app_id), None)
+
+    def put_app(
+        self,
+        app_id: str,
+        name: str,
+        settings: dict[str, Any],
+        api_keys: dict[str, str],
+        created: int,
+    ) -> None:
+        """Create an app, or replace the name, settings and keys of an existing one (its data
+        stays)."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO apps(app_id, name, settings, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(app_id) DO UPDATE SET name = excluded.name, "
+                "settings = excluded.settings",
+                (app_id, name, _dumps(settings), created),
+            )
+            self.db.execute("DELETE FROM api_keys WHERE app_id = ?", (app_id,))
+            self.db.executemany(
+                "INSERT INTO api_keys(app_id, api_key, kind) VALUES (?, ?, ?)",
+                [(app_id, key, kind) for key, kind in api_keys.items()],
+            )
+            self._adopt_v1_rows(app_id)
+
+    def set_app_settings(self, app_id: str, settings: dict[str, Any]) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE apps SET settings = ? WHERE app_id = ?", (_dumps(settings), app_id)
+            )
+
+    def delete_app(self, app_id: str) -> bool:
+        """Delete an app and everything it holds."""
+        with self.transaction():
+            # sessions reference users, which the app's cascade deletes
+            self.db.execute("DELETE FROM sessions WHERE app_id = ?", (app_id,))
+            cursor = self.db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,))
+        return cursor.rowcount > 0
+
+    def for_app(self, app_id: str) -> AppStore:
+        """The users, sessions and columns of one app."""
+        return AppStore(self, app_id)
+
+    def _adopt_v1_rows(self, app_id: str) -> None:
+        """A version-1 file held one app: its rows become this (the first-put) app's."""
+        db = self.db
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "users_v1" not in names:
+            return
+        db.execute(
+            f"INSERT INTO users(app_id, {_USER_COLUMNS}) "  # noqa: S608 (constant)
+            f"SELECT ?, {_USER_COLUMNS} FROM users_v1",
+            (app_id,),
+        )
+        old = db.execute("SELECT token, object_id, created, last_used FROM sessions_v1").fetchall()
+        db.executemany(
+            "INSERT INTO sessions(token_hash, app_id, object_id, created, last_used) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(token_hash(t), app_id, o, c, u) for t, o, c, u in old],
+        )
+        db.execute(
+            "INSERT INTO columns(app_id, table_name, name, type) "
+            "SELECT ?, ?, name, type FROM columns_v1 ORDER BY position",
+            (app_id, USERS_TABLE),
+        )
+        identity = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        if identity is not None:
+            db.execute("UPDATE apps SET identity = ? WHERE app_id = ?", (identity[0], app_id))
+            db.execute("DELETE FROM meta WHERE key = 'identity'")
+        for table in ("sessions_v1", "users_v1", "columns_v1"):
+            db.execute(f"DROP TABLE {table}")
+
+
+class AppStore:
+    """One app's users, sessions and dynamic columns, over the shared `Store`.
+
+    All methods are synchronous and short; see the module's note on interleaving.
+    """
+
+    __slots__ = ("app_id", "store")
+
+    def __init__(self, store: Store, app_id: str) -> None:
+        self.store = store
+        self.app_id = app_id
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.store.db
+
+    @property
+    def path(self) -> str:
+        return self.store.path
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self.store.transaction()
+
+    # -- the identity property ---------------------------------------------------------------
+
+    def get_identity(self) -> str | None:
+        """The identity property the users were last keyed by (None: never keyed)."""
+        row = self.db.execute("SELECT identity FROM apps WHERE app_id = ?", (self.app_id,))
+        found = row.fetchone()
+        return None if found is None or found[0] is None else str(found[0])
+
+    def set_identity(self, name: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE apps SET identity = ? WHERE app_id = ?", (name, self.app_id))
+
     def rekey_identities(self, key_of: Callable[[dict[str, Any]], str | None]) -> None:
         """Recompute every user's identity key (after the identity property changed)."""
         with self.transaction():
-            rows = self.db.execute("SELECT object_id, props FROM users").fetchall()
-            self.db.execute("UPDATE users SET identity_key = NULL")
+            rows = self.db.execute(
+                "SELECT object_id, props FROM users WHERE app_id = ?", (self.app_id,)
+            ).fetchall()
+            self.db.execute("UPDATE users SET identity_key = NULL WHERE app_id = ?", (self.app_id,))
             for object_id, props in rows:
                 try:
                     self.db.execute(
@@ -218,21 +407,24 @@ class Store:
 
     def get_user(self, object_id: str) -> StoredUser | None:
         row = self.db.execute(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE object_id = ?",  # noqa: S608 (constant)
-            (object_id,),
+            f"SELECT {_USER_COLUMNS} FROM users "  # noqa: S608 (constant)
+            "WHERE object_id = ? AND app_id = ?",
+            (object_id, self.app_id),
         ).fetchone()
         return None if row is None else _row_to_user(row)
 
     def find_by_identity(self, identity_key: str) -> StoredUser | None:
         row = self.db.execute(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE identity_key = ?",  # noqa: S608 (constant)
-            (identity_key,),
+            f"SELECT {_USER_COLUMNS} FROM users "  # noqa: S608 (constant)
+            "WHERE app_id = ? AND identity_key = ?",
+            (self.app_id, identity_key),
         ).fetchone()
         return None if row is None else _row_to_user(row)
 
     def identity_taken(self, identity_key: str, *, besides: str | None = None) -> bool:
         row = self.db.execute(
-            "SELECT object_id FROM users WHERE identity_key = ?", (identity_key,)
+            "SELECT object_id FROM users WHERE app_id = ? AND identity_key = ?",
+            (self.app_id, identity_key),
         ).fetchone()
         return row is not None and row[0] != besides
 
@@ -240,9 +432,10 @@ class Store:
         try:
             with self.transaction():
                 self.db.execute(
-                    f"INSERT INTO users({_USER_COLUMNS}) "  # noqa: S608 (constant)
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO users(app_id, {_USER_COLUMNS}) "  # noqa: S608 (constant)
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
+                        self.app_id,
                         user.object_id,
                         user.identity_key,
                         user.password_hash,
@@ -266,7 +459,7 @@ class Store:
                 self.db.execute(
                     "UPDATE users SET identity_key = ?, password_hash = ?, updated = ?, "
                     "last_login = ?, owner_id = ?, user_status = ?, failed_logins = ?, "
-                    "locked_until = ?, props = ? WHERE object_id = ?",
+                    "locked_until = ?, props = ? WHERE object_id = ? AND app_id = ?",
                     (
                         user.identity_key,
                         user.password_hash,
@@ -278,63 +471,81 @@ class Store:
                         user.locked_until,
                         _dumps(user.props),
                         user.object_id,
+                        self.app_id,
                     ),
                 )
         except sqlite3.IntegrityError as exc:
             raise IdentityTaken(user.identity_key) from exc
 
     def count_users(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM users").fetchone()[0])
+        row = self.db.execute("SELECT count(*) FROM users WHERE app_id = ?", (self.app_id,))
+        return int(row.fetchone()[0])
 
     # -- sessions ----------------------------------------------------------------------------
 
     def create_session(self, token: str, object_id: str, now: float) -> None:
         with self.transaction():
             self.db.execute(
-                "INSERT INTO sessions(token, object_id, created, last_used) VALUES (?, ?, ?, ?)",
-                (token, object_id, now, now),
+                "INSERT INTO sessions(token_hash, app_id, object_id, created, last_used) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_hash(token), self.app_id, object_id, now, now),
             )
 
     def get_session(self, token: str) -> StoredSession | None:
         row = self.db.execute(
-            "SELECT token, object_id, created, last_used FROM sessions WHERE token = ?", (token,)
+            "SELECT token_hash, object_id, created, last_used FROM sessions "
+            "WHERE token_hash = ? AND app_id = ?",
+            (token_hash(token), self.app_id),
         ).fetchone()
         return None if row is None else StoredSession(*row)
 
     def user_sessions(self, object_id: str) -> list[StoredSession]:
         rows = self.db.execute(
-            "SELECT token, object_id, created, last_used FROM sessions WHERE object_id = ? "
-            "ORDER BY created",
-            (object_id,),
+            "SELECT token_hash, object_id, created, last_used FROM sessions "
+            "WHERE object_id = ? AND app_id = ? ORDER BY created",
+            (object_id, self.app_id),
         ).fetchall()
         return [StoredSession(*row) for row in rows]
 
-    def touch_session(self, token: str, now: float) -> None:
+    def touch_session(self, session: StoredSession, now: float) -> None:
         with self.transaction():
-            self.db.execute("UPDATE sessions SET last_used = ? WHERE token = ?", (now, token))
+            self.db.execute(
+                "UPDATE sessions SET last_used = ? WHERE token_hash = ?", (now, session.key)
+            )
 
-    def delete_session(self, token: str) -> bool:
+    def delete_session(self, session: StoredSession) -> bool:
         with self.transaction():
-            cursor = self.db.execute("DELETE FROM sessions WHERE token = ?", (token,))
+            cursor = self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (session.key,))
         return cursor.rowcount > 0
 
     def delete_user_sessions(self, object_id: str) -> int:
         with self.transaction():
-            cursor = self.db.execute("DELETE FROM sessions WHERE object_id = ?", (object_id,))
+            cursor = self.db.execute(
+                "DELETE FROM sessions WHERE object_id = ? AND app_id = ?", (object_id, self.app_id)
+            )
         return cursor.rowcount
 
-    # -- the Users table's dynamic columns ---------------------------------------------------
+    # -- dynamic columns ---------------------------------------------------------------------
 
-    def columns(self) -> dict[str, str]:
-        """Dynamic columns in creation order: name -> Backendless type name."""
-        rows = self.db.execute("SELECT name, type FROM columns ORDER BY position").fetchall()
+    def columns(self, table: str = USERS_TABLE) -> dict[str, str]:
+        """A table's dynamic columns in creation order: name -> Backendless type name."""
+        rows = self.db.execute(
+            "SELECT name, type FROM columns WHERE app_id = ? AND table_name = ? ORDER BY position",
+            (self.app_id, table),
+        ).fetchall()
         return {str(name): str(kind) for name, kind in rows}
 
-    def add_columns(self, columns: dict[str, str]) -> None:
+    def add_columns(self, columns: dict[str, str], table: str = USERS_TABLE) -> None:
         if not columns:
             return
         with self.transaction():
             self.db.executemany(
-                "INSERT INTO columns(name, type) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
-                list(columns.items()),
+                "INSERT INTO columns(app_id, table_name, name, type) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(app_id, table_name, name) DO NOTHING",
+                [(self.app_id, table, name, kind) for name, kind in columns.items()],
             )
+
+
+def _loads_dict(text: str) -> dict[str, Any]:
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {}
