@@ -32,7 +32,7 @@ from .sessions import FileSessionStore, MemorySessionStore, SessionStore, Stored
 from .users import AsyncUserService
 from .wire import UserClassProperty
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AsyncCallback",
