@@ -12,6 +12,7 @@ class Code(enum.IntEnum):
     """Backendless fault codes used by the Users API (see the wire contract, sections 4 and 5)."""
 
     RATE_LIMIT = 999
+    ENTITY_NOT_FOUND = 1000
     WRONG_APP = 2002
     LOGIN_DISABLED = 3000
     SECOND_LOGIN_REFUSED = 3002

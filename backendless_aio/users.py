@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -114,7 +115,17 @@ class AsyncUserService:
         return f"<AsyncUserService {self._state!r}>"
 
     # -- plumbing -------------------------------------------------------------------------------
-    def _call(self, coro: Any, callback: AsyncCallback[T] | None) -> Call[T]:
+    def _call(self, coro: Any, callback: AsyncCallback[T] | None,
+              timeout: TimeoutArg = None) -> Call[T]:
+        # Named after the public operation, so that a call never awaited is reported as
+        # "coroutine 'AsyncUserService.login' was never awaited", not by a private helper.
+        coro.__qualname__ = f"AsyncUserService.{sys._getframe(1).f_code.co_name}"
+        if timeout is not None and not isinstance(timeout, Timeout):
+            try:  # a wrong per-call timeout is the caller's mistake: say so now, not when awaited
+                Timeout.of(timeout)
+            except ConfigurationError:
+                coro.close()
+                raise
         return Call(coro, callback, self._tasks)
 
     async def _send(self, request: wire.Request, timeout: TimeoutArg = None,
@@ -162,7 +173,7 @@ class AsyncUserService:
         The given BackendlessUser gets the server's answer merged in (objectId, created...) and
         is returned; a mapping gives a new BackendlessUser.
         """
-        return self._call(self._register(user, timeout), callback)
+        return self._call(self._register(user, timeout), callback, timeout)
 
     async def _register(self, user: BackendlessUser | Mapping[str, Any],
                         timeout: TimeoutArg) -> BackendlessUser:
@@ -191,7 +202,7 @@ class AsyncUserService:
         """
         if isinstance(password, str):
             password = secret(password)
-        return self._call(self._login(login, password, stay_logged_in, timeout), callback)
+        return self._call(self._login(login, password, stay_logged_in, timeout), callback, timeout)
 
     async def _login(self, login: str, password: str, stay_logged_in: bool,
                      timeout: TimeoutArg) -> BackendlessUser:
@@ -208,7 +219,7 @@ class AsyncUserService:
                        timeout: TimeoutArg = None) -> Call[BackendlessUser]:
         """POST users/register/guest: a guest session (userStatus GUEST)."""
         return self._call(self._start_session(wire.login_as_guest(), stay_logged_in, timeout),
-                          callback)
+                          callback, timeout)
 
     async def _start_session(self, request: wire.Request, stay_logged_in: bool,
                              timeout: TimeoutArg) -> BackendlessUser:
@@ -239,7 +250,7 @@ class AsyncUserService:
         As in the official SDKs, if the server says the session is over already (3023, 3064,
         3090, 3091) the local session is dropped and the fault is raised.
         """
-        return self._call(self._logout(timeout), callback)
+        return self._call(self._logout(timeout), callback, timeout)
 
     async def _logout(self, timeout: TimeoutArg) -> None:
         state = self._state
@@ -277,7 +288,7 @@ class AsyncUserService:
 
         Concurrent calls share one request. None when nobody is logged in.
         """
-        return self._call(self._get_current_user(reload, timeout), callback)
+        return self._call(self._get_current_user(reload, timeout), callback, timeout)
 
     async def _get_current_user(self, reload: bool,
                                 timeout: TimeoutArg) -> BackendlessUser | None:
@@ -309,7 +320,7 @@ class AsyncUserService:
 
         False without a request when this scope holds no token.
         """
-        return self._call(self._is_valid_login(timeout), callback)
+        return self._call(self._is_valid_login(timeout), callback, timeout)
 
     async def _is_valid_login(self, timeout: TimeoutArg) -> bool:
         token = self._state.user_token
@@ -328,7 +339,7 @@ class AsyncUserService:
         Refused before any request when this scope is logged out (3028, like the server) or the
         user has no objectId.
         """
-        return self._call(self._update(user, timeout), callback)
+        return self._call(self._update(user, timeout), callback, timeout)
 
     async def _update(self, user: BackendlessUser, timeout: TimeoutArg) -> BackendlessUser:
         if not isinstance(user, BackendlessUser):
@@ -376,7 +387,7 @@ class AsyncUserService:
                    *, props: Iterable[str] | None = None,
                    timeout: TimeoutArg = None) -> Call[BackendlessUser]:
         """GET data/Users/{objectId} (or users/{objectId}?props=... with ``props``)."""
-        return self._call(self._find_by_id(object_id, props, timeout), callback)
+        return self._call(self._find_by_id(object_id, props, timeout), callback, timeout)
 
     async def _find_by_id(self, object_id: str, props: Iterable[str] | None,
                           timeout: TimeoutArg) -> BackendlessUser:
@@ -386,7 +397,7 @@ class AsyncUserService:
     def describe_user_class(self, callback: AsyncCallback[list[UserClassProperty]] | None = None,
                             *, timeout: TimeoutArg = None) -> Call[list[UserClassProperty]]:
         """GET users/userclassprops: the Users class's properties."""
-        return self._call(self._describe(timeout), callback)
+        return self._call(self._describe(timeout), callback, timeout)
 
     async def _describe(self, timeout: TimeoutArg) -> list[UserClassProperty]:
         request = wire.describe_user_class()
@@ -395,14 +406,15 @@ class AsyncUserService:
     def restore_password(self, identity: str, callback: AsyncCallback[None] | None = None, *,
                          timeout: TimeoutArg = None) -> Call[None]:
         """GET users/restorepassword/{identity}: Backendless mails a password-reset link."""
-        return self._call(self._send_none(wire.restore_password(identity), timeout), callback)
+        return self._call(self._send_none(wire.restore_password(identity), timeout), callback,
+                          timeout)
 
     def resend_email_confirmation(self, identity: str,
                                   callback: AsyncCallback[None] | None = None, *,
                                   timeout: TimeoutArg = None) -> Call[None]:
         """POST users/resendconfirmation/{identity}: mail the confirmation link again."""
         return self._call(self._send_none(wire.resend_email_confirmation(identity), timeout),
-                          callback)
+                          callback, timeout)
 
     async def _send_none(self, request: wire.Request, timeout: TimeoutArg) -> None:
         await self._send(request, timeout)
@@ -410,7 +422,7 @@ class AsyncUserService:
     def get_user_roles(self, callback: AsyncCallback[list[str]] | None = None, *,
                        timeout: TimeoutArg = None) -> Call[list[str]]:
         """GET users/userroles: the roles of the logged-in user (or of an anonymous one)."""
-        return self._call(self._roles(timeout), callback)
+        return self._call(self._roles(timeout), callback, timeout)
 
     async def _roles(self, timeout: TimeoutArg) -> list[str]:
         request = wire.user_roles()
@@ -421,7 +433,7 @@ class AsyncUserService:
         """POST users/verifypassword: whether ``password`` is the logged-in user's password."""
         if isinstance(password, str):
             password = secret(password)
-        return self._call(self._verify(password, timeout), callback)
+        return self._call(self._verify(password, timeout), callback, timeout)
 
     async def _verify(self, password: str, timeout: TimeoutArg) -> bool:
         if not isinstance(password, str) or not password:
@@ -437,4 +449,4 @@ class AsyncUserService:
         if value not in (UserStatus.ENABLED.value, UserStatus.DISABLED.value):
             raise ConfigurationError("a user's status can be set to ENABLED or DISABLED only")
         return self._call(self._send_none(wire.set_user_status(object_id, value), timeout),
-                          callback)
+                          callback, timeout)
