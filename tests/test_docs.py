@@ -39,9 +39,21 @@ FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 BLOCK_TIMEOUT = 60
 
 
-def python_blocks(page: Path) -> list[tuple[int, str]]:
-    """``(line number, source)`` of every ```python block of a page."""
+INCLUDE = re.compile(r'^--8<-- "([^"]+)"$', re.MULTILINE)
+
+
+def page_text(page: Path) -> str:
+    """The page as the site shows it: ``--8<-- "path"`` lines (pymdownx.snippets, paths from
+    the repository's root) replaced by the file they name."""
     text = page.read_text(encoding="utf-8")
+    return INCLUDE.sub(lambda m: (ROOT / m.group(1)).read_text(encoding="utf-8").rstrip("\n"),
+                       text)
+
+
+def python_blocks(page: Path) -> list[tuple[int, str]]:
+    """``(line number, source)`` of every ```python block of a page (line numbers count in
+    the page with its inclusions)."""
+    text = page_text(page)
     return [(text.count("\n", 0, m.start()) + 2, m.group(1)) for m in FENCE.finditer(text)]
 
 
@@ -123,6 +135,9 @@ def test_every_snippet_runs_as_written(page: Path, emulator_url: str, tmp_path: 
                         asyncio.wait_for(eval(code, namespace), BLOCK_TIMEOUT))
                 else:
                     exec(code, namespace)
+            except SystemExit as exc:  # a script's sys.exit(main()): fine when it says 0
+                if exc.code not in (None, 0):
+                    raise AssertionError(f"the snippet at {where} exited {exc.code!r}") from exc
             except BaseException as exc:
                 raise AssertionError(f"the snippet at {where} failed: {exc!r}") from exc
     finally:
