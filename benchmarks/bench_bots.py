@@ -111,7 +111,8 @@ async def make_client(store_kind: str, url: str, redis_url: str | None, users: i
     store: Any = None
     if store_kind == "redis":
         assert redis_url is not None
-        store = RedisSessionStore.from_url(redis_url, max_connections=concurrency)
+        store = RedisSessionStore.from_url(redis_url, max_connections=concurrency,
+                                           prefix=f"bench-bots-{os.getpid()}:")
     elif store_kind == "memory":
         store = MemorySessionStore()
     app = Backendless(app_id=APP_ID, api_key=API_KEY, server_url=url, session_store=store)
@@ -140,8 +141,11 @@ async def make_client(store_kind: str, url: str, redis_url: str | None, users: i
 
     async def close() -> None:
         await app.aclose()
-        if store_kind == "redis":
-            await store.client.flushdb()
+        if store_kind == "redis":  # remove this run's keys, and only those
+            keys = [key async for key in store.client.scan_iter(match=store.prefix + "*",
+                                                                 count=1000)]
+            for first in range(0, len(keys), 1000):
+                await store.client.delete(*keys[first:first + 1000])
             await store.aclose()
 
     return message, close
