@@ -208,6 +208,29 @@ async def test_rediss_speaks_tls(redis_server: RedisServer, tmp_path: Path) -> N
         await proxy.wait_closed()
 
 
+async def test_an_acl_user_limited_to_the_prefix_and_the_store_commands(
+        redis_server: RedisServer, raw: aioredis.Redis) -> None:
+    """The ACL that docs/bots-at-scale.md recommends is enough for every store operation, and
+    keeps the bot out of every other key."""
+    await raw.execute_command(
+        "ACL", "SETUSER", "mybot", "on", ">bot-secret-1", "resetkeys", "~backendless:*",
+        "-@all", "+get", "+getex", "+set", "+del", "+pexpire", "+evalsha", "+script|load",
+        "+ping")
+    url = f"redis://mybot:bot-secret-1@127.0.0.1:{redis_server.port}/0"
+    async with bl.RedisSessionStore.from_url(url) as store:
+        await store.save("k", SESSION)
+        assert await store.load("k") == SESSION
+        await store.touch("k")
+        await store.discard("k", SESSION)
+        assert await store.load("k") is None
+        await store.save("k", SESSION)
+        await store.delete("k")
+        assert await raw.exists("backendless:k") == 0
+    async with bl.RedisSessionStore.from_url(url, prefix="other:") as outside:
+        with pytest.raises(bl.SessionStoreUnavailable, match="NoPermissionError"):
+            await outside.save("k", SESSION)
+
+
 async def test_the_url_password_never_shows(redis_server: RedisServer) -> None:
     canary = "hunter2-canary-pw"
     store = bl.RedisSessionStore.from_url(
@@ -564,3 +587,29 @@ def test_the_fleet_demo_runs(tmp_path: Path) -> None:
                           "      -> Please log in first: /login EMAIL PASSWORD",
                           "workers exited with [0, 0, 0]"]
     assert "pw-ann-1" not in done.stdout
+
+
+def test_the_bots_at_scale_page_runs_as_written(redis_server: RedisServer,
+                                                tmp_path: Path) -> None:
+    """Every Python block of docs/bots-at-scale.md runs (REDIS_URL names the test Redis); the
+    first one prints what the page says it prints."""
+    import re
+
+    page = (ROOT / "docs" / "bots-at-scale.md").read_text(encoding="utf-8")
+    import textwrap
+
+    blocks = [textwrap.dedent(block) for block in re.findall(
+        r"^ *```python\n(.*?)^ *```$", page, flags=re.S | re.M)]
+    printed = re.findall(r"^It prints:\n\n```text\n(.*?)^```$", page, flags=re.S | re.M)
+    assert len(blocks) >= 3 and len(printed) == 1
+    env = {**__import__("os").environ, "REDIS_URL": redis_server.url}
+    for number, block in enumerate(blocks):
+        script = tmp_path / f"block{number}.py"
+        script.write_text(block, encoding="utf-8")
+        done = subprocess.run([sys.executable, "-W", "error::ResourceWarning", str(script)],
+                              capture_output=True, text=True, cwd=tmp_path, env=env,
+                              timeout=60, check=False)
+        assert done.returncode == 0, (number, done.stdout + done.stderr)
+        assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+        if number == 0:
+            assert done.stdout == printed[0]
