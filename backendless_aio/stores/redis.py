@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from .. import _constants as C
@@ -109,6 +111,10 @@ class RedisSessionStore:
         _seconds(wait, "timeout", allow_none=False)
         options.setdefault("socket_timeout", wait)
         options.setdefault("socket_connect_timeout", wait)
+        # Every command of the store is idempotent (SET, GETEX, DEL, PEXPIRE, a compare-and-
+        # delete), so a connection error is tried again on a fresh connection: after a Redis
+        # restart, the pooled connections are stale and the first command on each would fail.
+        options.setdefault("retry", Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
         try:
             pool = aioredis.BlockingConnectionPool.from_url(
                 url, max_connections=max_connections, timeout=wait, **options)
