@@ -628,3 +628,57 @@ def test_the_bots_at_scale_page_runs_as_written(redis_server: RedisServer,
         assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
         if number == 0:
             assert done.stdout == printed[0]
+
+
+async def test_no_secret_reaches_logs_reprs_or_errors_when_the_store_fails(
+        backendless_emulator: Emulator, redis_server: RedisServer, raw: aioredis.Redis,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import traceback
+    import uuid
+
+    import structlog
+
+    structlog.reset_defaults()  # the stdlib path, which caplog sees
+    caplog.set_level(logging.DEBUG, logger="backendless_aio")
+    redis_password = f"CanaryRedis{uuid.uuid4().hex}"
+    user_password = f"CanaryUser{uuid.uuid4().hex}"
+    await raw.execute_command("ACL", "SETUSER", "bot", "on", f">{redis_password}",
+                              "~backendless:*", "+@all")
+    url = f"redis://bot:{redis_password}@127.0.0.1:{redis_server.port}/0"
+    emu = backendless_emulator
+    errors: list[BaseException] = []
+    async with bl.RedisSessionStore.from_url(url, timeout=1) as store, \
+            make_app(emu, store) as app:
+        for email in ("zed@example.com", "yan@example.com"):
+            await app.users.register({"email": email, "password": user_password})
+        first = app.users.session(key="chat:9")
+        await first.login("zed@example.com", user_password, stay_logged_in=True)
+        redis_server.stop()
+        second = app.users.session(key="chat:10")
+        try:
+            await second.login("yan@example.com", user_password, stay_logged_in=True)
+        except bl.SessionStoreUnavailable as exc:
+            errors.append(exc)
+        tokens = [first.user_token or "", second.user_token or ""]
+        try:
+            await first.logout()
+        except bl.SessionStoreUnavailable as exc:
+            errors.append(exc)
+        emu.advance_clock(3601)
+        try:
+            await second.get_current_user(reload=True)  # session over; the store is down
+        except bl.SessionOver as exc:
+            errors.append(exc)
+        texts = [repr(store), repr(first), repr(second)]
+    assert [type(e) for e in errors][:2] == [bl.SessionStoreUnavailable] * 2
+    assert len(errors) == 3 and isinstance(errors[2], bl.SessionOver)
+    for exc in errors:
+        texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+    formatter = logging.Formatter("%(message)s %(args)s")
+    store_logs = [r for r in caplog.records if "session_store_failed" in r.getMessage()]
+    assert len(store_logs) == 3  # the failed save, the failed logout, the failed removal
+    texts += [formatter.format(r) + repr(r.__dict__) for r in caplog.records]
+    blob = "\n".join(texts)
+    assert all(tokens) and redis_password not in blob and user_password not in blob
+    assert not any(token in blob for token in tokens)
