@@ -438,6 +438,44 @@ async def test_login_when_the_store_is_down_keeps_the_session_and_says_so(
         assert not again.is_logged_in
 
 
+class PlainStore:
+    """A store of one's own with only the three protocol methods (no discard, no touch)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, bl.StoredSession] = {}
+        self.calls: list[str] = []
+
+    async def load(self, key: str) -> bl.StoredSession | None:
+        self.calls.append(f"load {key}")
+        return self.entries.get(key)
+
+    async def save(self, key: str, session: bl.StoredSession) -> None:
+        self.calls.append(f"save {key}")
+        self.entries[key] = session
+
+    async def delete(self, key: str) -> None:
+        self.calls.append(f"delete {key}")
+        self.entries.pop(key, None)
+
+
+async def test_a_store_with_the_three_methods_only_still_works(
+        backendless_emulator: Emulator) -> None:
+    store = PlainStore()
+    assert isinstance(store, bl.SessionStore)
+    async with make_app(backendless_emulator, store) as app:
+        await app.users.register({"email": "fay@example.com", "password": PASSWORD})
+        scope = app.users.session(key="chat:6")
+        await scope.login("fay@example.com", PASSWORD, stay_logged_in=True)
+        assert await scope.is_valid_login() is True  # no touch to call: nothing else happens
+        backendless_emulator.advance_clock(3601)
+        again = app.users.session(key="chat:6")
+        assert await again.restore() is True
+        with pytest.raises(bl.SessionOver):
+            await again.get_current_user()
+    assert store.calls == ["save chat:6", "load chat:6", "delete chat:6"]
+    assert store.entries == {}
+
+
 # -- a fresh scope per message retains nothing -----------------------------------------------------
 
 def _load_fleet() -> Any:
