@@ -222,7 +222,9 @@ class AsyncUserService:
         """POST users/login: start this scope's session; returns the user.
 
         ``stay_logged_in`` saves the token and objectId in the app's session store, so that
-        :meth:`restore` can resume the session after a restart.
+        :meth:`restore` can resume the session after a restart. If the store fails (e.g.
+        :class:`~backendless_aio.SessionStoreUnavailable`), the login is kept, this scope is
+        logged in and ``UserLoggedIn`` fired, and then the store's error is raised.
         """
         if isinstance(password, str):
             password = secret(password)
@@ -283,7 +285,8 @@ class AsyncUserService:
         """GET users/logout: end the session on the server and here (and in the store).
 
         As in the official SDKs, if the server says the session is over already (3023, 3064,
-        3090, 3091) the local session is dropped and the fault is raised.
+        3090, 3091) the local session is dropped and the fault is raised. If only the store
+        fails to forget the session, the scope is logged out and the store's error is raised.
         """
         return self._call(self._logout(timeout), callback)
 
