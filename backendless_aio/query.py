@@ -75,8 +75,11 @@ def _page(page_size: int, offset: int) -> None:
 
 def find_body(where: str | None = None, *, sort_by: Names = None, props: Names = None,
               page_size: int = 10, offset: int = 0) -> dict[str, Any]:
-    """The JSON body of a find, as the JS SDK v8 builds it (absent parts left out)."""
+    """The JSON body of a find, as the JS SDK v8 builds it (absent parts left out; ``{}`` when
+    nothing is asked for, as its ``find()`` without a query sends)."""
     _page(page_size, offset)
+    if where is None and sort_by is None and props is None and page_size == 10 and offset == 0:
+        return {}
     body: dict[str, Any] = {"pageSize": page_size, "offset": offset}
     sort = names(sort_by, "sort_by")
     props_list = names(props, "props")

@@ -22,7 +22,8 @@ PW = "pw-123456"
 
 
 def test_find_body_is_the_js_sdk_shape() -> None:
-    assert query.find_body() == {"pageSize": 10, "offset": 0}
+    assert query.find_body() == {}  # as the JS SDK's find() without a query
+    assert query.find_body(page_size=10, offset=1) == {"pageSize": 10, "offset": 1}
     body = query.find_body("age > 3", sort_by=["name", "age DESC"], props="email, name",
                            page_size=100, offset=20)
     assert body == {"pageSize": 100, "offset": 20, "where": "age > 3",
