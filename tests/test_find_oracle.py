@@ -486,3 +486,21 @@ def test_client_faults_for_bad_clauses(population: Population) -> None:
     with pytest.raises(bl.BackendlessFault) as caught:
         population.app.users.find(sort_by="nosuch")
     assert caught.value.code == 1006
+
+
+def test_blocking_callbacks(population: Population) -> None:
+    want = sum(1 for u in population.users if u["vip"] is True)
+    got: list[Any] = []
+    future = population.app.users.count("vip = true", bl.AsyncCallback(got.append))
+    assert future.result(30) == want and got == [want]
+    faults: list[BaseException] = []
+    future = population.app.users.find_first("age = 'x'", bl.AsyncCallback(None, faults.append))
+    with pytest.raises(bl.BackendlessFault):
+        future.result(30)
+    assert isinstance(faults[0], bl.BackendlessFault) and faults[0].code == 1017
+    pages = population.app.users.find_all("vip = true", page_size=10)
+    first = next(pages)
+    pages.close()  # leaving early closes the pages on the facade's loop
+    assert first.get_property("vip") is True
+    with pytest.raises(ValueError):
+        population.app.users.find_all(page_size=101)
