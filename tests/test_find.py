@@ -244,3 +244,18 @@ async def test_more_faults(emu_raw: RawClient) -> None:
     assert_fault(await emu_raw.call("POST", "data/Users/find", {}, token="NO-SUCH"), 3064)
     answer = await emu_raw.call("PUT", "data/Users/find", {})
     assert answer.status == 405
+
+
+def test_the_docs_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/queries.md's Python blocks, as written (each in a fresh namespace)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "queries.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, "docs/queries.md", "exec"), {"__name__": "docs"})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "[('user2@example.com', 52), ('user0@example.com', 36)]"
+    assert out[1] == "1" and out[-2:] == ["user2@example.com", "0"]
