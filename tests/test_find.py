@@ -240,6 +240,16 @@ async def test_more_faults(emu_raw: RawClient) -> None:
     assert_fault(await emu_raw.call("POST", "data/Users/count", {"distinct": True}), 400)
     assert_fault(await emu_raw.call("GET", "data/Users?pageSize=abc"), 1005)
     assert_fault(await emu_raw.call("GET", "data/Users?offset=-3"), 1004)
+    assert_fault(await emu_raw.call("GET", "data/Users?offset=" + "9" * 30), 1004)
+    assert_fault(await emu_raw.call("GET", "data/Users?pageSize=%EF%BC%91"), 1005)
+    answer = await emu_raw.call("GET", "data/Users?pageSize=" + "9" * 30)
+    assert answer.status == 200  # served as 100
+    # bytes that are no UTF-8 (an encoded surrogate): read as text somehow, never a 500
+    answer = await emu_raw.call("GET", "data/Users?where=name%20%3D%20%27%ED%A0%80%27")
+    if answer.status == 400:
+        assert answer.json["code"] == 1017
+    else:
+        assert (answer.status, answer.json) == (200, [])
     assert_fault(await emu_raw.call("GET", "data/Users/count?where=" + quote("(")), 1017)
     assert_fault(await emu_raw.call("POST", "data/Users/find", {}, token="NO-SUCH"), 3064)
     answer = await emu_raw.call("PUT", "data/Users/find", {})
@@ -259,3 +269,17 @@ def test_the_docs_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "[('user2@example.com', 52), ('user0@example.com', 36)]"
     assert out[1] == "1" and out[-2:] == ["user2@example.com", "0"]
+
+
+def test_the_faces_agree() -> None:
+    """The blocking face has every finding operation, with the async core's parameters."""
+    import inspect
+
+    from backendless_aio.blocking import BlockingUserService
+    from backendless_aio.users import AsyncUserService
+
+    for name in ("find", "count", "find_all", "find_first", "find_last"):
+        mine = inspect.signature(getattr(BlockingUserService, name)).parameters
+        core = inspect.signature(getattr(AsyncUserService, name)).parameters
+        assert [(p.name, p.kind, p.default) for p in mine.values()] == [
+            (p.name, p.kind, p.default) for p in core.values()], name

@@ -72,7 +72,7 @@ def _page_size(value: Any) -> int:
 def _offset(value: Any) -> int:
     if value is None:
         return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
         raise Fault(INVALID_OFFSET, "Invalid offset. Offset must be an integer, 0 or more")
     return value
 
