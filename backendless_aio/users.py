@@ -17,6 +17,7 @@ from .errors import (
     BackendlessFault,
     ConfigurationError,
     EmptyLogin,
+    MalformedResponse,
     SessionOver,
     UserNotLoggedIn,
 )
@@ -444,10 +445,17 @@ class AsyncUserService:
                      page_size: int, timeout: TimeoutArg
                      ) -> AsyncIterator[list[BackendlessUser]]:
         offset = 0
+        previous: list[str | None] = []
         while True:
             request = query.find(where, sort_by=sort, props=names, page_size=page_size,
                                  offset=offset)
             page = await self._find(request, timeout)
+            ids = [user.object_id for user in page]
+            if ids and ids == previous and None not in ids:  # never loop on a broken server
+                raise MalformedResponse(
+                    f"{request.operation}: the server answered offset {offset} with the page "
+                    f"before it again", operation=request.operation, route=request.log_route)
+            previous = ids
             if page:
                 yield page
             if len(page) < page_size:

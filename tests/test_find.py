@@ -283,3 +283,33 @@ def test_the_faces_agree() -> None:
         core = inspect.signature(getattr(AsyncUserService, name)).parameters
         assert [(p.name, p.kind, p.default) for p in mine.values()] == [
             (p.name, p.kind, p.default) for p in core.values()], name
+
+
+async def test_find_all_never_loops_on_a_server_that_ignores_offset() -> None:
+    """No real server does this; a stand-in over a real socket repeats the first page."""
+    from aiohttp import web
+
+    page = [{"objectId": "A", "___class": "Users"}, {"objectId": "B", "___class": "Users"}]
+    calls: list[Any] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(await request.json())
+        return web.json_response(page)
+
+    server = web.Application()
+    server.router.add_post("/APP/KEY/data/Users/find", handler)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with bl.Backendless(app_id="APP", api_key="KEY",
+                                  server_url=f"http://127.0.0.1:{port}") as app:
+            seen = []
+            with pytest.raises(bl.MalformedResponse, match="page before it again"):
+                async for user in app.users.find_all(page_size=2):
+                    seen.append(user.object_id)
+    finally:
+        await runner.cleanup()
+    assert seen == ["A", "B"] and [c["offset"] for c in calls] == [0, 2]
