@@ -50,3 +50,8 @@ DEFAULT_STORE_TIMEOUT = 5.0
 DEFAULT_REDIS_PREFIX = "backendless:"
 #: Connections in the pool of a RedisSessionStore made with from_url.
 DEFAULT_REDIS_MAX_CONNECTIONS = 50
+#: Backendless's largest page of a find; a larger page size is refused before sending.
+MAX_PAGE_SIZE = 100
+#: The page size of ``find`` (as in the official SDKs) and of ``find_all``'s pages.
+DEFAULT_PAGE_SIZE = 10
+DEFAULT_FIND_ALL_PAGE_SIZE = 100
