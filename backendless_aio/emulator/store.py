@@ -633,7 +633,7 @@ class AppStore:
         rows = self.db.execute(
             f"SELECT {_PREFIXED_USER_COLUMNS} FROM users u "  # noqa: S608 (constant)
             "JOIN user_roles r ON r.object_id = u.object_id "
-            "WHERE r.app_id = ? AND r.role = ? ORDER BY u.created, u.object_id",
+            "WHERE r.app_id = ? AND r.role = ? ORDER BY u.created, u.rowid",
             (self.app_id, role),
         ).fetchall()
         return [_row_to_user(row) for row in rows]
@@ -642,7 +642,7 @@ class AppStore:
         """Users, oldest first, one page."""
         rows = self.db.execute(
             f"SELECT {_USER_COLUMNS} FROM users WHERE app_id = ? "  # noqa: S608 (constant)
-            "ORDER BY created, object_id LIMIT ? OFFSET ?",
+            "ORDER BY created, rowid LIMIT ? OFFSET ?",
             (self.app_id, limit, offset),
         ).fetchall()
         return [_row_to_user(row) for row in rows]
@@ -715,7 +715,7 @@ class AppStore:
     def records(self, table: str, *, limit: int, offset: int = 0) -> list[StoredRecord]:
         rows = self.db.execute(
             "SELECT object_id, owner_id, created, updated, props FROM records "
-            "WHERE app_id = ? AND table_name = ? ORDER BY created, object_id LIMIT ? OFFSET ?",
+            "WHERE app_id = ? AND table_name = ? ORDER BY created, rowid LIMIT ? OFFSET ?",
             (self.app_id, table, limit, offset),
         ).fetchall()
         return [_row_to_record(row) for row in rows]
