@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -284,7 +285,8 @@ def _apply_login(s: AppSettings, data: dict[str, Any]) -> AppSettings:
     lock = _count(merged, "failedLoginsLock", 0)
     for name in ("lockoutSeconds", "sessionTimeout"):
         value = merged[name]
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        if (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
+                or not math.isfinite(value)):
             raise Fault(400, f"{name} must be a positive number of seconds")
     try:
         return attrs.evolve(
