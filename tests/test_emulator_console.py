@@ -260,3 +260,22 @@ async def test_console_creates_roles(console: ConsoleClient) -> None:
     assert any(r["rolename"] == "AuthenticatedUser" and r["system"] for r in listed)
     system = await console.call("PUT", f"/{app_id}/console/security/roles/GuestUser")
     assert_json_error(system, 400, 400)
+
+
+async def test_session_timeout_and_lockout_seconds(console: ConsoleClient,
+                                                  emulator: Emulator) -> None:
+    app_id, _keys, raw = await _app(console)
+    path = f"/{app_id}/console/userlogin"
+    changed = await console.call("PUT", path, {"sessionTimeout": 60, "failedLoginsLock": 1,
+                                               "lockoutSeconds": 30})
+    assert changed.json["sessionTimeout"] == 60 and changed.json["lockoutSeconds"] == 30
+    await raw.register("a@x.co")
+    token = (await raw.login("a@x.co"))["user-token"]
+    emulator.advance_clock(61)
+    assert (await raw.call("GET", f"users/isvalidusertoken/{token}")).json is False
+    wrong = await raw.call("POST", "users/login", {"login": "a@x.co", "password": "x"})
+    assert wrong.code == Code.INVALID_LOGIN
+    locked = await raw.call("POST", "users/login", {"login": "a@x.co", "password": PW})
+    assert locked.code == Code.ACCOUNT_LOCKED
+    emulator.advance_clock(31)
+    assert (await raw.login("a@x.co"))["user-token"]
