@@ -164,6 +164,20 @@ def test_flags_map_to_settings() -> None:
         parser.parse_args(["emulator", "--multiple-logins", "never"])
 
 
+def test_console_and_confirmation_flags_map_to_settings() -> None:
+    parser = build_parser()
+    defaults = settings_from_args(parser.parse_args(["emulator"]))
+    assert (defaults.console_login, defaults.console_password) == ("foo@foo.com", "secret")
+    assert not defaults.email_confirmation and defaults.unconfirmed_login and not defaults.strict
+    s = settings_from_args(parser.parse_args([
+        "emulator", "--email-confirmation", "--no-unconfirmed-login", "--strict",
+        "--console-login", "dev@x.co", "--console-password", "pw",
+    ]))
+    assert s.email_confirmation and not s.unconfirmed_login and s.strict
+    assert (s.console_login, s.console_password) == ("dev@x.co", "pw")
+    assert s.app_settings().strict and s.app_settings().email_confirmation
+
+
 async def test_bad_settings_exit_2(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "backendless_aio", "emulator", "--session-timeout", "-5",
