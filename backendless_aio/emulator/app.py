@@ -419,8 +419,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         state.record(request.method, request.raw_path, request.headers, body)
 
     decision = state.faults.decide(request.method, request.path)
-    if decision.delay:
-        await asyncio.sleep(decision.delay)
+    delay = decision.delay + settings.latency
+    if delay:
+        await asyncio.sleep(delay)
     rule = decision.fault
     if rule is None:
         return await answer(state, request, body)

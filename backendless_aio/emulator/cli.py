@@ -198,6 +198,11 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     other.add_argument(
         "--fault-seed", type=int, default=0, metavar="N", help="fault injection seed"
     )
+    other.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS",
+        help="wait MS milliseconds before every API answer, like a network would (0); the "
+        "official e2e suite needs 1 or more",
+    )
     other.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.set_defaults(func=run)
 
@@ -230,6 +235,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         fast_password_hashing=args.fast_password_hashing,
         max_body_bytes=args.max_body_bytes,
         fault_seed=args.fault_seed,
+        latency=args.latency / 1000,
     )
 
 

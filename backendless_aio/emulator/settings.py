@@ -169,6 +169,9 @@ class EmulatorSettings:
     max_body_bytes: int = attrs.field(
         default=DEFAULT_MAX_BODY_BYTES, validator=attrs.validators.ge(1024)
     )
+    #: Seconds added before every API answer, like a network's round trip (0: none). Backendless's
+    #: own e2e suite needs a millisecond or more: its random e-mails come from Date.now().
+    latency: float = attrs.field(default=0.0, converter=float, validator=attrs.validators.ge(0))
     #: Seed of the fault injector's random choices (ratios), for reproducible runs.
     fault_seed: int = 0
     #: Keep the last RECORDED_REQUESTS_LIMIT requests in Emulator.requests.
