@@ -43,6 +43,7 @@ __all__ = [
     "RequiredPropertyWouldBeEmpty",
     "SecondLoginRefused",
     "SessionOver",
+    "SessionStoreUnavailable",
     "StatusChangeNotAllowed",
     "TooManySessions",
     "TransportError",
@@ -446,3 +447,32 @@ class OperationCancelled(BackendlessError):
 
 class CallbackHandlerError(BackendlessError):
     """A callback's response or fault handler raised; the handler's exception is the cause."""
+
+
+class SessionStoreUnavailable(BackendlessError):
+    """The session store (Redis, say) could not be reached, refused the command or did not answer
+    within its timeout. Nothing was sent to Backendless because of it, and no server fault hides
+    behind it.
+
+    ``operation`` is the store operation (``load``, ``save``, ``delete``, ``discard``, ``touch``)
+    and ``session_key`` the scope's key. The text names the cause's type, never a token, a
+    password or the store's URL.
+    """
+
+    operation: str | None
+    session_key: str | None
+
+    def __init__(self, message: str, *, operation: str | None = None,
+                 session_key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.session_key = session_key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_store_error, (type(self), self.message, self.operation, self.session_key))
+
+
+def _rebuild_store_error(cls: type[SessionStoreUnavailable], message: str, operation: str | None,
+                         session_key: str | None) -> SessionStoreUnavailable:
+    return cls(message, operation=operation, session_key=session_key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, TypeVar
@@ -120,30 +121,64 @@ class AsyncUserService:
 
     async def _send(self, request: wire.Request, timeout: TimeoutArg = None,
                     outcome: Outcome | None = None) -> Any:
-        token = self._state.user_token
+        state = self._state
+        token = state.user_token
         try:
-            return await self._transport.send(
+            result = await self._transport.send(
                 request, token, self._hooks, None if timeout is None else Timeout.of(timeout),
                 outcome)
         except SessionOver as fault:
             if token is not None and self._state.user_token == token:
                 await self._session_over(fault)
             raise
+        if state.renew_at is not None and state.renew_at <= time.monotonic():
+            await self._renew()
+        return result
 
     async def _session_over(self, fault: SessionOver) -> None:
-        object_id = self._state.object_id
-        self._state.clear()
+        state = self._state
+        object_id, token = state.object_id, state.user_token
+        state.clear()
         try:
-            await self._store.delete(self._state.key)
+            # only the session that is over: one saved meanwhile by another process survives
+            discard = getattr(self._store, "discard", None)
+            if discard is not None and token is not None:
+                await discard(state.key, StoredSession(user_token=token,
+                                                       object_id=object_id or ""))
+            else:
+                await self._store.delete(state.key)
         except Exception as exc:  # noqa: BLE001 - the session fault is what the caller needs
-            logs.emit("session_store_failed", {"operation": fault.operation,
-                                               "session_key": self._state.key,
-                                               "error": type(exc).__name__},
-                      level="error", exc_info=exc)
+            self._store_failed(fault.operation or "", exc, "error")
         if self._hooks.wants(SessionExpired):
             await self._hooks.emit(SessionExpired(
                 operation=fault.operation or "", route=fault.route or "", object_id=object_id,
                 fault_code=fault.code, session_key=self._state.key))
+
+    def _store_failed(self, operation: str, exc: BaseException, level: str) -> None:
+        logs.emit("session_store_failed", {"operation": operation,
+                                           "session_key": self._state.key,
+                                           "error": type(exc).__name__},
+                  level=level, exc_info=exc)
+
+    def _renew_deadline(self) -> float | None:
+        """When a used session should next push its store entry's expiry back (None: never)."""
+        interval = getattr(self._store, "renew_interval", None)
+        if not isinstance(interval, (int, float)) or not interval > 0:
+            return None
+        return time.monotonic() + interval
+
+    async def _renew(self) -> None:
+        """Push the stored session's expiry back (an inactivity timeout, as Backendless's);
+        a store that fails here is logged, never fails the operation that succeeded."""
+        state = self._state
+        state.renew_at = self._renew_deadline()
+        touch = getattr(self._store, "touch", None)
+        if touch is None:
+            return
+        try:
+            await touch(state.key)
+        except Exception as exc:  # noqa: BLE001 - the operation itself succeeded
+            self._store_failed("session_store.touch", exc, "warning")
 
     async def _refused(self, fault: BackendlessFault, request: wire.Request) -> BackendlessFault:
         """A fault the client raises before sending anything (as Backendless would answer):
@@ -188,7 +223,9 @@ class AsyncUserService:
         """POST users/login: start this scope's session; returns the user.
 
         ``stay_logged_in`` saves the token and objectId in the app's session store, so that
-        :meth:`restore` can resume the session after a restart.
+        :meth:`restore` can resume the session after a restart. If the store fails (e.g.
+        :class:`~backendless_aio.SessionStoreUnavailable`), the login is kept, this scope is
+        logged in and ``UserLoggedIn`` fired, and then the store's error is raised.
         """
         if isinstance(password, str):
             password = secret(password)
@@ -219,18 +256,29 @@ class AsyncUserService:
         user = BackendlessUser._from_wire(data)
         state = self._state
         state.set(token, user)
-        state.persistent = stay_logged_in
-        if stay_logged_in:
-            await self._store.save(state.key, StoredSession(user_token=token,
-                                                            object_id=user.object_id or ""))
-        else:  # a session kept from an earlier login must not be resumed after a restart
-            await self._store.delete(state.key)
+        state.persistent = False
+        # The server session exists from here on: a store that fails keeps it in this scope
+        # (logged in, current_user set) and the store's error is raised after the usual event.
+        failed: BaseException | None = None
+        try:
+            if stay_logged_in:
+                await self._store.save(state.key, StoredSession(
+                    user_token=token, object_id=user.object_id or ""))
+                state.persistent = True
+                state.renew_at = self._renew_deadline()
+            else:  # a session kept from an earlier login must not be resumed after a restart
+                await self._store.delete(state.key)
+        except Exception as exc:  # noqa: BLE001 - raised below, once the login is settled
+            self._store_failed(request.operation, exc, "error")
+            failed = exc
         if outcome is not None:
             await self._emit(UserLoggedIn(
                 operation=request.operation, route=request.log_route,
                 object_id=user.object_id or "",
                 guest=user.user_status == UserStatus.GUEST.value,
                 duration_ms=outcome.duration_ms))
+        if failed is not None:
+            raise failed
         return user
 
     def logout(self, callback: AsyncCallback[None] | None = None, *,
@@ -238,7 +286,8 @@ class AsyncUserService:
         """GET users/logout: end the session on the server and here (and in the store).
 
         As in the official SDKs, if the server says the session is over already (3023, 3064,
-        3090, 3091) the local session is dropped and the fault is raised.
+        3090, 3091) the local session is dropped and the fault is raised. If only the store
+        fails to forget the session, the scope is logged out and the store's error is raised.
         """
         return self._call(self._logout(timeout), callback)
 
@@ -249,11 +298,19 @@ class AsyncUserService:
         if was_logged_in:
             await self._send(wire.logout(), timeout)
         state.clear()
-        await self._store.delete(state.key)
+        state.persistent = False
+        failed: BaseException | None = None
+        try:
+            await self._store.delete(state.key)
+        except Exception as exc:  # noqa: BLE001 - raised below, once the logout is settled
+            self._store_failed("users.logout", exc, "error")
+            failed = exc
         if was_logged_in and self._hooks.wants(UserLoggedOut):
             await self._emit(UserLoggedOut(operation="users.logout",
                                            route=f"GET {Route.LOGOUT.value}",
                                            object_id=object_id))
+        if failed is not None:
+            raise failed
 
     async def restore(self) -> bool:
         """Resume this scope's session from the session store; True if one was found.
@@ -268,6 +325,7 @@ class AsyncUserService:
         self._state.object_id = stored.object_id
         self._state.user = None
         self._state.persistent = True
+        self._state.renew_at = self._renew_deadline()
         return True
 
     # -- the current user -----------------------------------------------------------------------
@@ -358,6 +416,8 @@ class AsyncUserService:
             if self._state.user_token == token:
                 await self._session_over(fault)
             raise
+        if state.renew_at is not None and state.renew_at <= time.monotonic():
+            await self._renew()
         current = state.user
         if current is not None and current is not user and current.object_id == object_id:
             current._merge_answer(dict(data), {})
