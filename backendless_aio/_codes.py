@@ -41,6 +41,9 @@ class Code(enum.IntEnum):
     INVALID_TOKEN = 3064
     ACCOUNT_DISABLED = 3090
     ACCOUNT_STATUS_INVALID = 3091
+    #: The emulator's own codes (Backendless's limits and their codes differ).
+    REQUEST_TOO_LARGE = 413
+    USER_TOO_LARGE = 3413
 
 
 #: Codes on which the official SDKs consider the session over and drop it locally.
