@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -46,6 +47,13 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         default=":memory:",
         metavar="PATH",
         help="SQLite file to keep the state in (default: in memory, lost on exit)",
+    )
+    where.add_argument(
+        "--admin-token",
+        default=os.environ.get("BACKENDLESS_EMULATOR_ADMIN_TOKEN"),
+        metavar="TOKEN",
+        help="token the /__emulator__ admin routes require (X-Emulator-Admin-Token); needed to "
+        "use them beyond loopback (default: $BACKENDLESS_EMULATOR_ADMIN_TOKEN)",
     )
     app = parser.add_argument_group("application")
     app.add_argument("--app-id", default=DEFAULT_APP_ID, help="application id (%(default)s)")
@@ -176,6 +184,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         server_api_key=args.server_api_key,
         db_path=args.db,
         host=args.host,
+        admin_token=args.admin_token or None,
         port=args.port,
         identity=args.identity,
         required=tuple(args.required),

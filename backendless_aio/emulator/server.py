@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .app import create_app
 from .faults import FaultInjector
+from .protocol import GuardedSite
 from .settings import EmulatorSettings
 from .state import EmulatorState, RecordedRequest
 
@@ -47,11 +48,17 @@ class Emulator:
         app = create_app(state=self._state)
         options: dict[str, Any] = {} if self.access_log else {"access_log": None}
         runner = web.AppRunner(
-            app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, **options
+            app,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=settings.header_timeout,  # closes connections without a request
+            **options,
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, settings.host, settings.port)
+            site = GuardedSite(
+                runner, settings.host, settings.port, max_connections=settings.max_connections
+            )
             await site.start()
         except BaseException:
             await runner.cleanup()
