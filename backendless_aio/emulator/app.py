@@ -22,7 +22,7 @@ from multidict import MultiMapping
 from .._codes import USER_TOKEN_HEADER, Code
 from .errors import Fault, error_body
 from .faults import DEFAULT_HTML_PAGE, DEFAULT_NON_JSON_BODY, FaultRule
-from .guard import ADMIN_PREFIX, is_admin_path, make_guard
+from .guard import ADMIN_PREFIX, answer_and_close, is_admin_path, make_guard
 from .service import Caller, UsersService
 from .settings import EmulatorSettings
 from .state import EmulatorState
@@ -343,8 +343,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response = error_response(
             408, f"The request body did not arrive within {settings.header_timeout} s", status=408
         )
-        response.force_close()
-        return response
+        return await answer_and_close(request, response)
     except _TooLarge:
         if settings.record_requests:
             state.record(request.method, request.raw_path, request.headers, b"")

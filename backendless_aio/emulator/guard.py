@@ -89,6 +89,17 @@ def admin_refusal(request: web.Request, settings: EmulatorSettings) -> web.Respo
     return None
 
 
+async def answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response`` and close the connection at once (aiohttp would otherwise wait for
+    the unread rest of a request body)."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return response
+
+
 def _http_error_answer(exc: web.HTTPException) -> web.Response:
     message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
     response = _refusal(exc.status, message or exc.reason)
@@ -107,7 +118,7 @@ def make_guard(settings: EmulatorSettings) -> Middleware:
         if is_admin_path(request.path):
             refusal = admin_refusal(request, settings)
             if refusal is not None:
-                return refusal
+                return await answer_and_close(request, refusal)
         try:
             return await handler(request)
         except web.HTTPException as exc:
