@@ -195,7 +195,8 @@ class Transport:
                 except asyncio.TimeoutError as exc:
                     error = BackendlessTimeout(
                         f"{request.operation}: no answer within the timeout "
-                        f"({client_timeout.total} s in all, {client_timeout.connect} s to connect)",
+                        f"({_seconds(client_timeout.total)} s in all, "
+                        f"{_seconds(client_timeout.connect)} s to connect)",
                         operation=request.operation, route=request.log_route)
                     error.__cause__ = exc
                     retryable = request.idempotent or policy.retry_non_idempotent
@@ -348,6 +349,10 @@ def _status_retryable(request: Request, policy: RetryPolicy, status: int | None)
     server refused the request without processing it)."""
     return status in policy.statuses and (
         request.idempotent or status == 429 or policy.retry_non_idempotent)
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _ms(started: float) -> float:

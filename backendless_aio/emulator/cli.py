@@ -15,9 +15,11 @@ from .settings import (
     CROSS_USER_POLICIES,
     DEFAULT_API_KEY,
     DEFAULT_APP_ID,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_LOCKOUT_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_SESSIONS,
     DEFAULT_SESSION_TIMEOUT,
     MULTIPLE_LOGINS_POLICIES,
@@ -170,6 +172,20 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         help="largest request body (%(default)s)",
     )
     other.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request headers (then body) take longer (%(default)s)",
+    )
+    other.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="connections served at once; more get 503 (%(default)s)",
+    )
+    other.add_argument(
         "--fault-seed", type=int, default=0, metavar="N", help="fault injection seed"
     )
     other.add_argument("--access-log", action="store_true", help="log every request to stderr")
@@ -199,6 +215,8 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         login_enabled=args.login_enabled,
         fast_password_hashing=args.fast_password_hashing,
         max_body_bytes=args.max_body_bytes,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
         fault_seed=args.fault_seed,
     )
 
