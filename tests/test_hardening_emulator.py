@@ -367,3 +367,19 @@ async def test_info_answers_without_any_key(tmp_path: Path) -> None:
             assert info["appId"] == emu.app_id
             for key in settings.api_keys:
                 assert key not in text
+
+
+def test_the_connection_cap_stays_under_the_open_file_limit() -> None:
+    """With `ulimit -n 100`, 256 connections would starve normal requests of descriptors."""
+    import subprocess
+    import sys
+
+    code = ("import resource\n"
+            "_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (100, hard))\n"
+            "from backendless_aio.emulator.server import FD_RESERVE, connection_cap\n"
+            "print(connection_cap(256), connection_cap(10), FD_RESERVE)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    capped, small, reserve = map(int, done.stdout.split())
+    assert capped == 100 - reserve and small == 10

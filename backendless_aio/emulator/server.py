@@ -57,7 +57,8 @@ class Emulator:
         await runner.setup()
         try:
             site = GuardedSite(
-                runner, settings.host, settings.port, max_connections=settings.max_connections
+                runner, settings.host, settings.port,
+                max_connections=connection_cap(settings.max_connections),
             )
             await site.start()
         except BaseException:
@@ -162,6 +163,22 @@ class Emulator:
     def _ensure_open(self) -> None:
         if self._runner is None:
             raise RuntimeError("the emulator is not running")
+
+
+#: File descriptors kept free of connections (the database, the listening sockets, logs...).
+FD_RESERVE = 32
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted``, lowered to what the process's open-file limit leaves for connections."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return wanted
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - FD_RESERVE))
 
 
 def _is_ip(host: str) -> bool:
