@@ -26,7 +26,7 @@ import backendless_aio as bl
 from backendless_aio import wire
 from backendless_aio.emulator import Emulator
 
-FUZZ = settings(max_examples=250, deadline=2000, derandomize=True, database=None,
+FUZZ = settings(max_examples=600, deadline=2000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
