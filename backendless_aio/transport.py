@@ -257,6 +257,11 @@ class Transport:
                 await self.report_failure(request, hooks, attempt, _ms(started), status, error)
                 # raised from here, with none of the parsing frames (they held the raw body)
                 raise _scrubbed(error)
+        except asyncio.CancelledError as cancelled:
+            # aiohttp's frames below hold the URL (the API key, maybe a token): a cancellation
+            # leaves with none of them
+            _scrubbed(cancelled)
+            raise
         finally:
             # the response's repr shows the URL (API key, maybe a token): keep it out of the
             # frame a traceback of a raised error (or a cancellation) shows with its locals

@@ -341,3 +341,21 @@ def test_the_limits_page_example_runs(capsys: pytest.CaptureFixture[str]) -> Non
     assert out[0] == "rate limited; retry after 3600.0 s"
     assert out[1].startswith("gave up: users.describe_user_class: no answer within the timeout")
     assert time.monotonic() - started < 10
+
+
+async def test_a_cancelled_call_leaves_no_secret_in_its_frames() -> None:
+    started = asyncio.Event()
+
+    async def handler(_request: web.Request) -> web.Response:
+        started.set()
+        await asyncio.sleep(5)
+        return web.json_response(True)
+
+    async with garbage(handler) as url, app_at(url) as app:
+        scope = app.users.session(user_token=TOKEN, object_id="x")
+        task = asyncio.ensure_future(scope.is_valid_login())
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        error = await raised(task, asyncio.CancelledError)
+    assert error.__traceback__ is not None
+    assert_no_secret_in_frames(error)
