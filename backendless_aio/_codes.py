@@ -54,6 +54,9 @@ class Code(enum.IntEnum):
     CONFIRMATION_NOT_REQUIRED = 3103
     CONFIRMATION_USER_NOT_FOUND = 3104
     VERIFY_PASSWORD_NEEDS_SERVER_KEY = 3122
+    #: The emulator's own codes (Backendless's limits and their codes differ).
+    REQUEST_TOO_LARGE = 413
+    USER_TOO_LARGE = 3413
 
 
 #: Codes on which the official SDKs consider the session over and drop it locally.

@@ -21,10 +21,23 @@ def _positive(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> N
 
 @attrs.frozen(kw_only=True)
 class Timeout:
-    """Seconds one attempt may take: ``total`` in all, ``connect`` to get a connection."""
+    """Seconds one attempt may take (``total`` in all, ``connect`` to get a connection), and
+    the ``deadline`` of the whole call: every attempt and every wait between attempts.
+
+    ``deadline=None`` (the default) means ``total`` times the retry policy's ``max_attempts``
+    (90 s with the defaults). A retry whose wait would end past the deadline is not made (the
+    call fails at once with the last error), and the last attempt gets only the time left.
+    """
 
     total: float | None = attrs.field(default=C.DEFAULT_TIMEOUT, validator=_positive)
     connect: float | None = attrs.field(default=C.DEFAULT_CONNECT_TIMEOUT, validator=_positive)
+    deadline: float | None = attrs.field(default=None, validator=_positive)
+
+    def budget(self, max_attempts: int) -> float | None:
+        """Seconds the whole call may take (None: no limit, only when ``total`` is None)."""
+        if self.deadline is not None:
+            return self.deadline
+        return None if self.total is None else self.total * max_attempts
 
     @classmethod
     def of(cls, value: Timeout | float | None) -> Timeout:

@@ -39,6 +39,7 @@ __all__ = [
     "OperationCancelled",
     "RateLimited",
     "RegistrationDisabled",
+    "RequestTooLarge",
     "RequiredPropertyMissing",
     "RequiredPropertyWouldBeEmpty",
     "SecondLoginRefused",
@@ -54,6 +55,7 @@ __all__ = [
     "UserAlreadyExists",
     "UserNotFound",
     "UserNotLoggedIn",
+    "UserTooLarge",
     "WrongApplication",
     "fault_class",
 ]
@@ -160,10 +162,15 @@ class SessionOver(BackendlessFault):
 
 
 class RateLimited(BackendlessFault):
-    """999: the request-per-second limit is exhausted."""
+    """999: the request-per-second limit is exhausted.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds when it sent one (it may be
+    ``inf``): set when the call gave up because that wait did not fit in its deadline.
+    """
 
     CODE = int(Code.RATE_LIMIT)
     MEANING = "the request-per-second limit is exhausted"
+    retry_after: float | None = None
 
 
 class WrongApplication(BackendlessFault):
@@ -384,11 +391,37 @@ _BY_CODE: dict[int, type[BackendlessFault]] = {
 }
 
 
+class RequestTooLarge(BackendlessFault):
+    """413: the request body is larger than the server accepts (the emulator answers code 413
+    with HTTP 413; a proxy's bare HTTP 413 reads as this class too)."""
+
+    CODE = int(Code.REQUEST_TOO_LARGE)
+    MEANING = "the request body is larger than the server accepts"
+
+
+class UserTooLarge(BackendlessFault):
+    """3413 (the emulator's own code): the update would make the stored user larger than the
+    emulator's user size limit; nothing was changed."""
+
+    CODE = int(Code.USER_TOO_LARGE)
+    MEANING = "the update would make the user larger than the size limit"
+
+
+#: Codes of the local emulator's own faults (not Backendless's table).
+_EMULATOR_CODES: dict[int, type[BackendlessFault]] = {
+    int(Code.REQUEST_TOO_LARGE): RequestTooLarge,
+    int(Code.USER_TOO_LARGE): UserTooLarge,
+}
+
+
 def fault_class(code: int | None) -> type[BackendlessFault]:
     """The class for a fault code: its own where documented, else :class:`BackendlessFault`."""
     if code is None:
         return BackendlessFault
-    return _BY_CODE.get(code, BackendlessFault)
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = _EMULATOR_CODES.get(code, BackendlessFault)
+    return cls
 
 
 def fault_table() -> list[tuple[int, str, str]]:

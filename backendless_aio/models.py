@@ -26,9 +26,13 @@ def to_millis(value: _dt.datetime | _dt.date) -> int:
 
 
 def from_millis(value: Any) -> Any:
-    """Integer milliseconds as an aware UTC datetime; anything else is returned as it is."""
+    """Integer milliseconds as an aware UTC datetime; anything else, and a number of
+    milliseconds no datetime can hold (beyond the years 1..9999), is returned as it is."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return _EPOCH + _dt.timedelta(milliseconds=value)
+        try:
+            return _EPOCH + _dt.timedelta(milliseconds=value)
+        except OverflowError:
+            return value
     return value
 
 
@@ -39,6 +43,9 @@ class BackendlessUser:
     ``update`` sends only those, so values another client changed meanwhile are not clobbered.
     The password is write-only: it can be set, is sent once, and is never read back or shown.
     The system dates (``created``, ``updated``, ``lastLogin``) read as aware UTC datetimes.
+    A system date that is not integer milliseconds within the years 1..9999 reads as ``None``
+    from ``created`` / ``updated`` / ``last_login`` and as it arrived from ``get_property`` and
+    ``properties``: reading a user never raises.
     """
 
     __slots__ = ("__weakref__", "_changed", "_password", "_props")

@@ -233,8 +233,11 @@ class AsyncUserService:
 
     async def _login(self, login: str, password: str, stay_logged_in: bool,
                      timeout: TimeoutArg) -> BackendlessUser:
-        if not isinstance(login, str) or not login or not isinstance(password, str) \
-                or not password:
+        if not isinstance(login, str) or not isinstance(password, str):
+            raise TypeError(  # a programming mistake, not an empty login (3006)
+                "login takes the identity and the password as strings, not "
+                f"{type(login).__name__} and {type(password).__name__}")
+        if not login or not password:
             refused = wire.Request("users.login", "POST", Route.LOGIN.value, "")
             raise await self._refused(EmptyLogin(
                 "login and password must be non-empty strings", operation=refused.operation,

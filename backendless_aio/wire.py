@@ -26,6 +26,7 @@ from .errors import (
     BackendlessFault,
     ConfigurationError,
     MalformedResponse,
+    RequestTooLarge,
     UnexpectedStatus,
     fault_class,
 )
@@ -171,22 +172,32 @@ converter.register_structure_hook(UserClassProperty, _structure_property)
 
 # -- redaction ---------------------------------------------------------------------------------
 _TOKEN_IN_TEXT: Final = re.compile(r"(user token\s*-\s*)([^\s.,;]+)", re.IGNORECASE)
+#: A secret-looking key (user-token, userToken, token, password, api key, secret) quoted as
+#: JSON with a string value; the value may be cut off (a truncated answer): redacted up to the
+#: closing quote or the end of the text.
+_SECRET_KEY: Final = r"""(?:user[-_ ]?token|token|password|api[-_ ]?key|secret[-_ ]?key|secret)"""
+_SECRET_IN_JSON: Final = re.compile(
+    r"""(["']""" + _SECRET_KEY + r"""["']\s*:\s*["'])((?:[^"'\\]|\\.)*)""", re.IGNORECASE)
+_SECRET_NAME: Final = re.compile(_SECRET_KEY + r"\Z", re.IGNORECASE)
 REDACTED: Final = "<redacted>"
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Text with every known secret, and any token quoted the way Backendless quotes it, hidden."""
+    """Text with every known secret, any token quoted the way Backendless quotes it, and any
+    JSON string under a secret-looking key (``"user-token": "..."``, even cut off) hidden."""
     for secret in secrets:
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
-    return _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+    return _SECRET_IN_JSON.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def _redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: _redact_value(v, secrets) for k, v in value.items()}
+        return {k: REDACTED if isinstance(k, str) and _SECRET_NAME.match(k) and v is not None
+                else _redact_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact_value(v, secrets) for v in value]
     return value
@@ -218,8 +229,8 @@ def fault_from_body(request: Request, status: int, data: Any,
     if not isinstance(data, dict):
         return None
     code = data.get("code")
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) <= 18:
+        code = int(code)  # "3064" as Backendless sometimes sends it; never "²" or 10**5000
     if not isinstance(code, int) or isinstance(code, bool):
         return None
     message = data.get("message")
@@ -295,6 +306,10 @@ def _raise_error(request: Request, status: int, body: bytes,
     fault = fault_from_body(request, status, data, secrets)
     if fault is not None:
         raise fault
+    if status == 413:  # a proxy's (or a server's) bare "too large": the same typed fault
+        raise RequestTooLarge(f"{request.operation}: the request is larger than the server "
+                              "accepts", status=status, route=request.log_route,
+                              operation=request.operation)
     what = "an error without a Backendless fault code" if data is not None else (
         "an error status whose body is not JSON" if body.strip() else "an error with no body")
     raise _malformed(request, status, what, body, secrets, UnexpectedStatus)

@@ -110,15 +110,19 @@ async def test_guest_login(emu_raw: RawClient) -> None:
     assert valid.json is True
     roles = await emu_raw.call("GET", "users/userroles", token=guest["user-token"])
     assert roles.json == ["GuestUser"]
-    # a guest becomes a registered user by setting an identity and a password
-    converted = await emu_raw.call(
+    # a guest cannot take an identity by an update (issue 12, item 8): registration does that
+    claimed = await emu_raw.call(
         "PUT",
         f"users/{guest['objectId']}",
         {"email": "g@example.com", "password": PW},
         token=guest["user-token"],
     )
-    assert converted.status == 200 and converted.json["userStatus"] == "ENABLED"
-    assert (await emu_raw.login("g@example.com"))["objectId"] == guest["objectId"]
+    assert claimed.status == 400 and claimed.code == Code.UPDATE_GENERAL
+    assert "guest" in claimed.json["message"]
+    assert (await emu_raw.register("g@example.com")).get("objectId") != guest["objectId"]
+    # ...as Backendless does it: a registration naming the guest's objectId
+    upgraded = await emu_raw.register("g2@example.com", objectId=guest["objectId"])
+    assert upgraded["objectId"] == guest["objectId"] and upgraded["userStatus"] == "ENABLED"
 
 
 async def test_logout_and_isvalidusertoken(emu_raw: RawClient) -> None:

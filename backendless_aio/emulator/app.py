@@ -23,6 +23,7 @@ from .._codes import USER_TOKEN_HEADER, Code
 from . import confirmation, console, data, roles, search
 from .errors import Fault, error_body
 from .faults import DEFAULT_HTML_PAGE, DEFAULT_NON_JSON_BODY, FaultRule
+from .guard import ADMIN_PREFIX, answer_and_close, is_admin_path, make_guard
 from .service import Caller, UsersService
 from .settings import EmulatorSettings
 from .state import EmulatorState
@@ -30,7 +31,6 @@ from .state import EmulatorState
 logger = logging.getLogger("backendless_aio.emulator")
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("backendless_aio_emulator_state", EmulatorState)
-ADMIN_PREFIX = "/__emulator__"
 WRONG_APP_MESSAGE = (
     "Version is disabled or provided wrong application info (application id and secret key)"
 )
@@ -40,7 +40,21 @@ WRONG_APP_MESSAGE = (
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(value), status=status, content_type="application/json")
+    try:
+        body = orjson.dumps(value)
+    except TypeError:  # a string with a lone surrogate (from undecodable request bytes)
+        body = orjson.dumps(_printable(value))
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def empty_response() -> web.Response:
@@ -297,6 +311,10 @@ async def answer(state: EmulatorState, request: web.Request, body: bytes) -> web
         segments = path_segments(request.raw_path)
         if console.is_console_path(segments):  # before `/{appId}/{apiKey}/...`
             return await console.answer(state, request, body, segments)
+        if token is not None and not (token.isascii() and token.isprintable()):
+            # (undecodable bytes arrive as lone surrogates): no session has such a token
+            raise Fault(Code.INVALID_TOKEN, "Not existing user token. The user-token header "
+                        "must be printable ASCII; relogin user to update your user token")
         service, caller, rest = resolve(state, segments, token)
         route = match_route(rest)
         if route is None:
@@ -397,7 +415,8 @@ CORS_HEADERS = {
 
 
 async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    if not is_admin_path(request.path):  # admin answers never carry CORS headers
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -406,7 +425,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.method == "OPTIONS":  # a CORS preflight
         return web.Response(status=204, headers=CORS_HEADERS)
     try:
-        body = await _read_body(request, settings.max_body_bytes)
+        body = await asyncio.wait_for(
+            _read_body(request, settings.max_body_bytes), settings.header_timeout
+        )
+    except asyncio.TimeoutError:
+        response = error_response(
+            408, f"The request body did not arrive within {settings.header_timeout} s", status=408
+        )
+        return await answer_and_close(request, response)
     except _TooLarge:
         if settings.record_requests:
             state.record(request.method, request.raw_path, request.headers, b"")
@@ -547,7 +573,10 @@ def create_app(
     if state is None:
         state = EmulatorState(settings if settings is not None else EmulatorSettings())
     # Bodies are limited by the handler itself (JSON 413); leave aiohttp's own limit above it.
-    app = web.Application(client_max_size=state.settings.max_body_bytes + 1)
+    app = web.Application(
+        client_max_size=state.settings.max_body_bytes + 1,
+        middlewares=[make_guard(state.settings)],
+    )
     app[STATE] = state
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)

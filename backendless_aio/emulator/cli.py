@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -16,9 +17,11 @@ from .settings import (
     DEFAULT_APP_ID,
     DEFAULT_CONSOLE_LOGIN,
     DEFAULT_CONSOLE_PASSWORD,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_LOCKOUT_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_SESSIONS,
     DEFAULT_SESSION_TIMEOUT,
     MULTIPLE_LOGINS_POLICIES,
@@ -48,6 +51,13 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         default=":memory:",
         metavar="PATH",
         help="SQLite file to keep the state in (default: in memory, lost on exit)",
+    )
+    where.add_argument(
+        "--admin-token",
+        default=os.environ.get("BACKENDLESS_EMULATOR_ADMIN_TOKEN"),
+        metavar="TOKEN",
+        help="token the /__emulator__ admin routes require (X-Emulator-Admin-Token); needed to "
+        "use them beyond loopback (default: $BACKENDLESS_EMULATOR_ADMIN_TOKEN)",
     )
     app = parser.add_argument_group("application")
     app.add_argument("--app-id", default=DEFAULT_APP_ID, help="application id (%(default)s)")
@@ -196,6 +206,20 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         help="largest request body (%(default)s)",
     )
     other.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request headers (then body) take longer (%(default)s)",
+    )
+    other.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="connections served at once; more get 503 (%(default)s)",
+    )
+    other.add_argument(
         "--fault-seed", type=int, default=0, metavar="N", help="fault injection seed"
     )
     other.add_argument(
@@ -215,6 +239,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         server_api_key=args.server_api_key,
         db_path=args.db,
         host=args.host,
+        admin_token=args.admin_token or None,
         port=args.port,
         identity=args.identity,
         required=tuple(args.required),
@@ -234,6 +259,8 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         console_password=args.console_password,
         fast_password_hashing=args.fast_password_hashing,
         max_body_bytes=args.max_body_bytes,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
         fault_seed=args.fault_seed,
         latency=args.latency / 1000,
     )

@@ -9,10 +9,12 @@ separates reading the state from writing it.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import secrets
 import time
+import unicodedata
 import uuid
 from typing import Any
 
@@ -45,7 +47,23 @@ ACCOUNT_TYPE = "BACKENDLESS"
 SERVER_KEY_KIND = "BL"
 TOKEN_MESSAGE = "Not existing user token - {token}. Relogin user to update your user token"
 REGISTRATION_DENIED = "User registration is denied for this version of application"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+#: A guest cannot take an identity by an update (a registration with the guest's objectId
+#: makes a guest a registered user, as in Backendless): fault 3024 with this message.
+GUEST_IDENTITY_MESSAGE = (
+    "Unable to update user: a guest user cannot set the identity property '{identity}'; "
+    "register with the guest's objectId to become a registered user"
+)
+_EMAIL = re.compile(r"\A[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+\Z")
+#: Unicode categories an identity may not contain: controls (NUL, newline...), format
+#: characters (zero-width joiners and marks), surrogates, private use and unassigned.
+_NOT_IN_IDENTITY = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+#: A JSON number with this many digits may be an integer beyond 64 bits (orjson reads those
+#: as floats): such a body is read again exactly.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+#: The largest a user may grow (its JSON as answered, in bytes); well under the client's 8 MiB
+#: answer cap, so every stored user can be read back.
+MAX_USER_BYTES = 4 * 1024 * 1024
 _MAX_PROPERTY_NAME = 255
 _FAST_HASH_PREFIX = "scrypt${}${}${}$".format(*FAST_COST)
 
@@ -95,13 +113,26 @@ def new_token() -> str:
 
 
 def identity_key(value: Any) -> str | None:
-    """The normalised identity value that must be unique (None: no value)."""
+    """The normalised identity value that must be unique (None: no value): Unicode NFC, then
+    case-folded, so that look-alike spellings of one address are one identity."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
-        return value.casefold() if value.strip() else None
+        return unicodedata.normalize("NFC", value).casefold() if value.strip() else None
     if isinstance(value, int | float):
         return str(value)
+    return None
+
+
+def identity_problem(value: Any) -> str | None:
+    """Why a string cannot be an identity or an email (control or invisible characters, or
+    spaces at either end), or None."""
+    if not isinstance(value, str):
+        return None
+    if value != value.strip():
+        return "has spaces at its start or end"
+    if any(unicodedata.category(c) in _NOT_IN_IDENTITY for c in value):
+        return "has a control or invisible character"
     return None
 
 
@@ -139,7 +170,26 @@ def parse_object(
         raise Fault(code, f"{what}: the request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise Fault(code, f"{what}: the request body must be a JSON object, not {_kind(value)}")
+    if _LONG_NUMBER.search(body):
+        return _exact(body, value, code, what)
     return value
+
+
+def _exact(body: bytes, value: dict[str, Any], code: int, what: str) -> dict[str, Any]:
+    """The body read again with exact integers (orjson reads those beyond 64 bits as floats);
+    an integer beyond the signed 64-bit range is refused, naming its property."""
+    try:
+        exact: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return value  # orjson read it; the stdlib reader cannot: keep orjson's reading
+    if not isinstance(exact, dict):
+        return value
+    for name, item in exact.items():
+        if isinstance(item, int) and not isinstance(item, bool) and not (
+                INT_MIN <= item <= INT_MAX):
+            raise Fault(code, f"{what}: property '{name}' is an integer beyond the 64-bit range "
+                              f"({INT_MIN}..{INT_MAX}); send it as a string or a float")
+    return dict(exact)
 
 
 def _blank(value: Any) -> bool:
@@ -266,6 +316,16 @@ class UsersService:
         self.store.touch_session(session, now)
         return session, user
 
+    def _check_size(self, props: dict[str, Any], code: int, what: str) -> None:
+        """Refuse a user whose properties would pass MAX_USER_BYTES as JSON."""
+        size = len(orjson.dumps(props))
+        if size > MAX_USER_BYTES:
+            raise Fault(
+                code,
+                f"{what}: the user would take {size} bytes, over the {MAX_USER_BYTES}-byte limit "
+                "of one user; nothing was changed",
+            )
+
     def _check_values(self, props: dict[str, Any], code: int, what: str) -> None:
         for name, value in props.items():
             if not name or len(name) > _MAX_PROPERTY_NAME:
@@ -321,8 +381,16 @@ class UsersService:
                 )
         self._check_values(props, Code.REGISTER_GENERAL, what)
         email = props.get("email")
-        if not _blank(email) and not (isinstance(email, str) and _EMAIL.match(email)):
+        if not _blank(email) and not (
+            isinstance(email, str) and _EMAIL.match(email) and identity_problem(email) is None
+        ):
             raise Fault(Code.MALFORMED_EMAIL, "The email address is not in a valid format")
+        problem = identity_problem(props[identity])
+        if problem is not None:
+            raise Fault(
+                Code.REGISTER_GENERAL, f"{what}: the identity property '{identity}' {problem}"
+            )
+        self._check_size(props, Code.USER_TOO_LARGE, what)
         if settings.dynamic_schema != "create":
             unknown = self._new_columns(props)
             if unknown and settings.dynamic_schema == "refuse":
@@ -344,9 +412,11 @@ class UsersService:
         if guest_id is not None:
             # From here on nothing awaits: the guest is read and upgraded in one step.
             guest = self._guest_to_upgrade(guest_id)
+            upgraded = {**guest.props, **props}
+            self._check_size(upgraded, Code.USER_TOO_LARGE, what)
             guest.identity_key = key
             guest.password_hash = password_hash
-            guest.props = {**guest.props, **props}
+            guest.props = upgraded
             guest.user_status = status.value
             guest.updated = self.clock.now_ms()
             user = guest
@@ -545,7 +615,9 @@ class UsersService:
             for name in unknown:
                 del changes[name]
         email = changes.get("email")
-        if not _blank(email) and not (isinstance(email, str) and _EMAIL.match(email)):
+        if not _blank(email) and not (
+            isinstance(email, str) and _EMAIL.match(email) and identity_problem(email) is None
+        ):
             raise Fault(Code.UPDATE_GENERAL, f"{what}: the email address is not in a valid format")
         identity = settings.identity
         new_identity = changes.get(identity)
@@ -554,12 +626,19 @@ class UsersService:
                 Code.UPDATE_GENERAL,
                 f"{what}: the identity property '{identity}' must be a string or a number",
             )
+        problem = identity_problem(new_identity)
+        if problem is not None:
+            raise Fault(
+                Code.UPDATE_GENERAL, f"{what}: the identity property '{identity}' {problem}"
+            )
         password_hash = None if new_password is None else await self._hash(new_password)
 
         # From here on nothing awaits: read, check and write happen as one step.
         user = self._update_target(object_id, session_user, caller)
-        merged = {**user.props, **changes}
         guest = user.user_status == UserStatus.GUEST.value
+        if guest and identity in changes and not _blank(new_identity):
+            raise Fault(Code.UPDATE_GENERAL, GUEST_IDENTITY_MESSAGE.format(identity=identity))
+        merged = {**user.props, **changes}
         key = identity_key(merged.get(identity))
         if not guest or key is not None:
             for name in (identity, *settings.required):
@@ -574,15 +653,18 @@ class UsersService:
                 f"{what}: another user already has this value of the identity property "
                 f"'{identity}'",
             )
+        self._check_size(merged, Code.USER_TOO_LARGE, what)
         user.props = merged
         user.identity_key = key
         user.updated = self.clock.now_ms()
         if password_hash is not None:
             user.password_hash = password_hash
-        if guest and key is not None and user.password_hash is not None:
-            user.user_status = UserStatus.ENABLED.value
         try:
             with self.store.transaction():
+                # the session is checked again in the write's own transaction: a logout that
+                # ended it while the password was hashed wins, and nothing is written
+                if caller.token is not None and self.store.get_session(caller.token) is None:
+                    raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=caller.token))
                 self.store.add_columns(self._new_columns(changes))
                 self.store.save_user(user)
         except IdentityTaken:

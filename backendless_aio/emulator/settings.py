@@ -25,6 +25,11 @@ DEFAULT_MAX_SESSIONS = 10
 DEFAULT_LOCKOUT_SECONDS = 900.0
 #: Largest request body accepted; larger ones get a JSON 413.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Seconds a connection may take to send a request's headers (from connecting, or from the
+#: previous answer on a kept-alive connection) and then its body; then it is closed.
+DEFAULT_HEADER_TIMEOUT = 20.0
+#: Open connections the emulator serves at once; one more is answered 503 and closed.
+DEFAULT_MAX_CONNECTIONS = 256
 #: How many requests are kept when record_requests is on.
 RECORDED_REQUESTS_LIMIT = 1000
 #: The console developer account (the defaults of Backendless's own e2e suite).
@@ -169,6 +174,18 @@ class EmulatorSettings:
     max_body_bytes: int = attrs.field(
         default=DEFAULT_MAX_BODY_BYTES, validator=attrs.validators.ge(1024)
     )
+    #: Seconds for a request's headers (and then its body) to arrive before the connection is
+    #: closed; also how long an idle kept-alive connection stays open.
+    header_timeout: float = attrs.field(
+        default=DEFAULT_HEADER_TIMEOUT, converter=float, validator=attrs.validators.gt(0)
+    )
+    #: Connections served at once; more are answered 503 (JSON) and closed.
+    max_connections: int = attrs.field(
+        default=DEFAULT_MAX_CONNECTIONS, validator=attrs.validators.ge(1)
+    )
+    #: The token the admin routes (`/__emulator__/...`) require in the `X-Emulator-Admin-Token`
+    #: header. Without one, admin routes answer only when the emulator listens on loopback.
+    admin_token: str | None = attrs.field(default=None, repr=False)
     #: Seconds added before every API answer, like a network's round trip (0: none). Backendless's
     #: own e2e suite needs a millisecond or more: its random e-mails come from Date.now().
     latency: float = attrs.field(default=0.0, converter=float, validator=attrs.validators.ge(0))
