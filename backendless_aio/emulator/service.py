@@ -20,6 +20,7 @@ import attrs
 import orjson
 
 from .._codes import SYSTEM_KEYS, USER_TOKEN_KEY, USERS_CLASS, Code, UserStatus
+from . import schema
 from .errors import Fault
 from .passwords import FAST_COST, hash_password, verify_password
 from .settings import AppSettings
@@ -104,20 +105,6 @@ def identity_key(value: Any) -> str | None:
     return None
 
 
-def column_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOLEAN"
-    if isinstance(value, int):
-        return "INT"
-    if isinstance(value, float):
-        return "DOUBLE"
-    return "STRING"
-
-
-def _is_primitive(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
-
-
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
         type(value), "a number" if isinstance(value, int | float) else "null"
@@ -186,6 +173,8 @@ class UsersService:
         out: dict[str, Any] = {"objectId": user.object_id, "___class": USERS_CLASS}
         for key in ALWAYS_PRESENT:
             out[key] = None
+        for key in self.store.columns():  # every column, unset ones as null
+            out[key] = None
         out.update(user.props)
         out.update(
             created=user.created,
@@ -206,7 +195,35 @@ class UsersService:
 
     def _new_columns(self, props: dict[str, Any]) -> dict[str, str]:
         known = self._known_columns()
-        return {name: column_type(value) for name, value in props.items() if name not in known}
+        return {
+            name: schema.infer_type(value) for name, value in props.items() if name not in known
+        }
+
+    def _typed(
+        self, props: dict[str, Any], code: int, planned: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Coerce `props` in place to their columns' types (a fault with `code` for a value
+        that does not fit); returns the columns to create: name -> type from the first value.
+        `planned`: what an earlier pass over the same (already coerced) values decided.
+
+        A null creates no column (the emulator's decision): the column is typed by the first
+        value that is not null.
+        """
+        types = {**(planned or {}), **DEFAULT_COLUMNS, **self.store.columns()}
+        new: dict[str, str] = {}
+        for name, value in props.items():
+            kind = types.get(name)
+            if kind is None:
+                if value is None:
+                    continue
+                kind = schema.infer_type(value)
+            if name not in types or (planned is not None and planned.get(name) == kind):
+                new[name] = kind
+            try:
+                props[name] = schema.coerce(name, kind, value)
+            except schema.ValueRefused as exc:
+                raise Fault(code, exc.message) from None
+        return new
 
     async def _hash(self, password: str) -> str:
         fast = self.fast_password_hashing
@@ -258,17 +275,9 @@ class UsersService:
         return session, user
 
     def _check_values(self, props: dict[str, Any], code: int, what: str) -> None:
-        for name, value in props.items():
+        for name in props:
             if not name or len(name) > _MAX_PROPERTY_NAME:
                 raise Fault(code, f"{what}: a property name must have 1 to 255 characters")
-            if not _is_primitive(value):
-                raise Fault(
-                    code,
-                    f"{what}: property '{name}' must be a string, number, boolean or null, "
-                    f"not {_kind(value)}",
-                )
-            if isinstance(value, float) and not math.isfinite(value):
-                raise Fault(code, f"{what}: property '{name}' must be a finite number")
 
     # -- register / login / logout -----------------------------------------------------------
 
@@ -321,6 +330,7 @@ class UsersService:
                 )
             for name in unknown:
                 del props[name]
+        planned = self._typed(props, Code.REGISTER_GENERAL)
         if self.store.identity_taken(key):
             raise Fault(Code.USER_EXISTS, "User already exists.")
         password_hash = await self._hash(password)
@@ -336,9 +346,11 @@ class UsersService:
             user_status=UserStatus.ENABLED.value,
             props=props,
         )
+        # typed again after the await: a concurrent request may have created a column meanwhile
+        new_columns = self._typed(props, Code.REGISTER_GENERAL, planned)
         try:
             with self.store.transaction():
-                self.store.add_columns(self._new_columns(props))
+                self.store.add_columns(new_columns)
                 self.store.insert_user(user)
         except IdentityTaken:
             raise Fault(Code.USER_EXISTS, "User already exists.") from None
@@ -473,6 +485,7 @@ class UsersService:
                 )
             for name in unknown:
                 del changes[name]
+        planned = self._typed(changes, Code.UPDATE_GENERAL)
         email = changes.get("email")
         if not _blank(email) and not (isinstance(email, str) and _EMAIL.match(email)):
             raise Fault(Code.UPDATE_GENERAL, f"{what}: the email address is not in a valid format")
@@ -487,6 +500,7 @@ class UsersService:
 
         # From here on nothing awaits: read, check and write happen as one step.
         user = self._update_target(object_id, session_user, caller)
+        new_columns = self._typed(changes, Code.UPDATE_GENERAL, planned)  # columns made meanwhile
         merged = {**user.props, **changes}
         guest = user.user_status == UserStatus.GUEST.value
         key = identity_key(merged.get(identity))
@@ -512,7 +526,7 @@ class UsersService:
             user.user_status = UserStatus.ENABLED.value
         try:
             with self.store.transaction():
-                self.store.add_columns(self._new_columns(changes))
+                self.store.add_columns(new_columns)
                 self.store.save_user(user)
         except IdentityTaken:
             raise Fault(
