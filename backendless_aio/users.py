@@ -14,6 +14,7 @@ from ._secret import secret
 from .callbacks import AsyncCallback, Call
 from .config import Timeout
 from .errors import (
+    BackendlessError,
     BackendlessFault,
     ConfigurationError,
     EmptyLogin,
@@ -32,6 +33,7 @@ from .events import (
 from .models import BackendlessUser
 from .sessions import SessionState, SessionStore, StoredSession
 from .transport import Outcome, Transport
+from .values import PropertyTypes
 from .wire import UserClassProperty
 
 __all__ = ["AsyncUserService"]
@@ -52,16 +54,19 @@ class AsyncUserService:
     Each takes ``timeout=`` (seconds, or a :class:`~backendless_aio.Timeout`) for that call.
     """
 
-    __slots__ = ("_hooks", "_reload", "_state", "_store", "_tasks", "_transport")
+    __slots__ = ("_hooks", "_reload", "_state", "_store", "_tasks", "_transport", "_types")
 
     def __init__(self, transport: Transport, hooks: Hooks, store: SessionStore,
-                 tasks: set[asyncio.Task[Any]], state: SessionState | None = None) -> None:
+                 tasks: set[asyncio.Task[Any]], state: SessionState | None = None,
+                 types: PropertyTypes | None = None) -> None:
         self._transport = transport
         self._hooks = hooks
         self._store = store
         self._tasks = tasks
         self._state = state if state is not None else SessionState(key=DEFAULT_SESSION_KEY)
         self._reload: asyncio.Task[BackendlessUser | None] | None = None
+        #: The app's knowledge of the Users class's column types, shared by its scopes.
+        self._types = types if types is not None else PropertyTypes()
 
     # -- scopes ---------------------------------------------------------------------------------
     def session(self, key: str | None = None, *, user_token: str | None = None,
@@ -79,7 +84,7 @@ class AsyncUserService:
                              user_token=None if user_token is None else secret(user_token),
                              object_id=object_id)
         return AsyncUserService(self._transport, Hooks(parent=self._hooks.root), self._store,
-                                self._tasks, state)
+                                self._tasks, state, self._types)
 
     def on(self, event_type: type[E], handler: Any) -> Any:
         """Subscribe to events of this scope only; returns the unsubscribe function."""
@@ -153,6 +158,39 @@ class AsyncUserService:
     async def _emit(self, event: Event) -> None:
         await self._hooks.emit(event)
 
+    # -- property types -------------------------------------------------------------------------
+    async def _typed(self, data: dict[str, Any],
+                     sent: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A user answer with its DATETIME columns read as datetimes (in place). The column
+        types are asked for only when an integer shows up in a column not seen before."""
+        types = self._types
+        if not types.known.issuperset(data) and types.needs_refresh(data, sent):
+            await self._learn_types(data)
+        if types.dates:
+            types.convert(data)
+        return data
+
+    async def _learn_types(self, data: dict[str, Any]) -> None:
+        types = self._types
+        task = types.refreshing
+        if task is None or task.done():
+            task = types.refreshing = asyncio.get_running_loop().create_task(self._fetch_types())
+        await asyncio.shield(task)
+        if types.needs_refresh(data):  # not listed, or the request failed: do not ask again
+            types.give_up(data)
+
+    async def _fetch_types(self) -> None:
+        request = wire.describe_user_class()
+        try:
+            answer = await self._transport.send(request, None, self._hooks, None, None)
+            columns = wire.read_properties(request, answer)
+        except BackendlessError as exc:
+            logs.emit("property_types_failed", {"operation": request.operation,
+                                                "error": type(exc).__name__},
+                      level="warning")
+            return
+        self._types.learn((column.name, column.type) for column in columns)
+
     # -- register / login / logout --------------------------------------------------------------
     def register(self, user: BackendlessUser | Mapping[str, Any],
                  callback: AsyncCallback[BackendlessUser] | None = None, *,
@@ -169,10 +207,13 @@ class AsyncUserService:
         if not isinstance(user, BackendlessUser):
             user = BackendlessUser(user)
         body = {**user._props, **user._changes()}
-        request = wire.register(body)
+        sent, dated = self._types.encode(body)
+        request = wire.register(sent)
         outcome = Outcome() if self._hooks.wants(UserRegistered) else None
         data = await self._send(request, timeout, outcome)
-        user._merge_answer(data, body)
+        if dated:
+            self._types.created(name for name in dated if type(data.get(name)) is int)
+        user._merge_answer(await self._typed(data, body), body)
         user._mark_clean()
         if outcome is not None:
             await self._emit(UserRegistered(operation=request.operation,
@@ -215,7 +256,7 @@ class AsyncUserService:
         outcome = Outcome() if self._hooks.wants(UserLoggedIn) else None
         data = await self._send(request, timeout, outcome)
         token = secret(data.pop(USER_TOKEN_KEY))
-        user = BackendlessUser._from_wire(data)
+        user = BackendlessUser._from_wire(await self._typed(data))
         state = self._state
         state.set(token, user)
         state.persistent = stay_logged_in
@@ -293,7 +334,7 @@ class AsyncUserService:
         return await asyncio.shield(task)
 
     async def _load_current(self, object_id: str, timeout: TimeoutArg) -> BackendlessUser | None:
-        data = await self._send(wire.find_by_id(object_id), timeout)
+        data = await self._typed(await self._send(wire.find_by_id(object_id), timeout))
         state = self._state
         if state.object_id != object_id:  # logged out or in as somebody else meanwhile
             return state.user
@@ -346,7 +387,13 @@ class AsyncUserService:
                 "User not logged in or wrong user id: log in before updating",
                 operation=refused.operation, route=refused.log_route), refused)
         changes = user._changes()
-        request = wire.update(object_id, changes, wire.dumps(changes))
+        types = self._types
+        if user._dated:
+            sent, dated = types.encode(changes)
+            request = wire.update(object_id, changes, wire.dumps(sent))
+        else:
+            dated = None
+            request = wire.update(object_id, changes, wire.dumps(changes))
         outcome = Outcome() if self._hooks.wants(UserUpdated) else None
         token = state.user_token
         try:  # _send inlined: this is the hot path
@@ -357,12 +404,20 @@ class AsyncUserService:
             if self._state.user_token == token:
                 await self._session_over(fault)
             raise
+        if dated:
+            types.created(name for name in dated if type(data.get(name)) is int)
+        if not types.known.issuperset(data) and types.needs_refresh(data, changes):
+            await self._learn_types(data)
+        if types.dates:
+            types.convert(data)
         current = state.user
         if current is not None and current is not user and current.object_id == object_id:
             current._merge_answer(dict(data), {})
         user._merge_answer(data, changes)
         if user._password is not None and user._password is changes.get("password"):
             user._password = None
+        if dated is not None and not user._changed:
+            user._dated = False
         if outcome is not None:
             await self._emit(UserUpdated(operation=request.operation, route=request.log_route,
                                          object_id=object_id,
@@ -381,7 +436,7 @@ class AsyncUserService:
     async def _find_by_id(self, object_id: str, props: Iterable[str] | None,
                           timeout: TimeoutArg) -> BackendlessUser:
         data = await self._send(wire.find_by_id(object_id, props), timeout)
-        return BackendlessUser._from_wire(data)
+        return BackendlessUser._from_wire(await self._typed(data))
 
     def describe_user_class(self, callback: AsyncCallback[list[UserClassProperty]] | None = None,
                             *, timeout: TimeoutArg = None) -> Call[list[UserClassProperty]]:
