@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any, TypeVar, overload
 
-from . import logs, wire
+import attrs
+from attrs import AttrsInstance
+
+from . import logs, typed, wire
 from ._codes import USER_TOKEN_KEY, Route, UserStatus
 from ._constants import DEFAULT_SESSION_KEY
 from ._secret import secret
@@ -40,6 +43,8 @@ __all__ = ["AsyncUserService"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Event)
+#: A typed user model: any attrs class (see typed.py).
+M = TypeVar("M", bound=AttrsInstance)
 TimeoutArg = Timeout | float | None
 
 
@@ -192,20 +197,74 @@ class AsyncUserService:
         self._types.learn((column.name, column.type) for column in columns)
 
     # -- register / login / logout --------------------------------------------------------------
+    @overload
     def register(self, user: BackendlessUser | Mapping[str, Any],
                  callback: AsyncCallback[BackendlessUser] | None = None, *,
-                 timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+                 password: str | None = None, timeout: TimeoutArg = None,
+                 model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def register(self, user: BackendlessUser | Mapping[str, Any] | AttrsInstance,
+                 callback: AsyncCallback[M] | None = None, *, password: str | None = None,
+                 timeout: TimeoutArg = None, model: type[M]) -> Call[M]: ...
+    @overload
+    def register(self, user: M, callback: AsyncCallback[M] | None = None, *,
+                 password: str | None = None, timeout: TimeoutArg = None,
+                 model: None = None) -> Call[M]: ...
+    def register(self, user: Any, callback: AsyncCallback[Any] | None = None, *,
+                 password: str | None = None, timeout: TimeoutArg = None,
+                 model: type[Any] | None = None) -> Call[Any]:
         """POST users/register: store a new user (this does not log in).
 
         The given BackendlessUser gets the server's answer merged in (objectId, created...) and
-        is returned; a mapping gives a new BackendlessUser.
+        is returned; a mapping gives a new BackendlessUser. A model instance (an attrs class)
+        sends its fields that differ from their defaults and gives a new instance; ``model=``
+        returns the answer as that class. ``password=`` sets the password (a model holds none).
         """
-        return self._call(self._register(user, timeout), callback)
+        if password is not None:
+            password = secret(password) if isinstance(password, str) else password
+        if not isinstance(user, BackendlessUser | Mapping):
+            model = model or type(user)
+            return self._call(self._modelled(self._register_model(user, password, timeout),
+                                             model), callback)
+        coro = self._register(user, timeout, password)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback)
+        return self._call(coro, callback)
+
+    async def _register_model(self, instance: Any, password: str | None,
+                              timeout: TimeoutArg) -> BackendlessUser:
+        return await self._register(self._as_user(instance, "register"), timeout, password)
+
+    # -- typed models -----------------------------------------------------------------------------
+    @staticmethod
+    def _as_user(instance: Any, operation: str) -> BackendlessUser:
+        """A model instance as a BackendlessUser whose changes are the instance's changes."""
+        if not attrs.has(type(instance)):
+            raise TypeError(f"{operation} takes a BackendlessUser or an attrs model instance, "
+                            f"not {type(instance).__name__}")
+        object_id, changes = typed.changes(instance)
+        user = BackendlessUser(None if object_id is None else {"objectId": object_id})
+        for key, value in changes.items():
+            user.set_property(key, value)
+        return user
+
+    @staticmethod
+    async def _modelled(coro: Awaitable[BackendlessUser], model: type[M]) -> M:
+        user = await coro
+        return typed.from_wire(model, user._props)
+
+    @staticmethod
+    async def _modelled_or_none(coro: Awaitable[BackendlessUser | None],
+                                model: type[M]) -> M | None:
+        user = await coro
+        return None if user is None else typed.from_wire(model, user._props)
 
     async def _register(self, user: BackendlessUser | Mapping[str, Any],
-                        timeout: TimeoutArg) -> BackendlessUser:
+                        timeout: TimeoutArg, password: str | None = None) -> BackendlessUser:
         if not isinstance(user, BackendlessUser):
             user = BackendlessUser(user)
+        if password is not None:
+            user.password = password
         body = {**user._props, **user._changes()}
         sent, dated = self._types.encode(body)
         request = wire.register(sent)
@@ -222,17 +281,29 @@ class AsyncUserService:
                                             duration_ms=outcome.duration_ms))
         return user
 
+    @overload
     def login(self, login: str, password: str,
               callback: AsyncCallback[BackendlessUser] | None = None, *,
-              stay_logged_in: bool = False, timeout: TimeoutArg = None) -> Call[BackendlessUser]:
-        """POST users/login: start this scope's session; returns the user.
+              stay_logged_in: bool = False, timeout: TimeoutArg = None,
+              model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def login(self, login: str, password: str, callback: AsyncCallback[M] | None = None, *,
+              stay_logged_in: bool = False, timeout: TimeoutArg = None,
+              model: type[M]) -> Call[M]: ...
+    def login(self, login: str, password: str, callback: AsyncCallback[Any] | None = None, *,
+              stay_logged_in: bool = False, timeout: TimeoutArg = None,
+              model: type[Any] | None = None) -> Call[Any]:
+        """POST users/login: start this scope's session; returns the user (as ``model``).
 
         ``stay_logged_in`` saves the token and objectId in the app's session store, so that
         :meth:`restore` can resume the session after a restart.
         """
         if isinstance(password, str):
             password = secret(password)
-        return self._call(self._login(login, password, stay_logged_in, timeout), callback)
+        coro = self._login(login, password, stay_logged_in, timeout)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback)
+        return self._call(coro, callback)
 
     async def _login(self, login: str, password: str, stay_logged_in: bool,
                      timeout: TimeoutArg) -> BackendlessUser:
@@ -311,14 +382,26 @@ class AsyncUserService:
         return True
 
     # -- the current user -----------------------------------------------------------------------
+    @overload
     def get_current_user(self, callback: AsyncCallback[BackendlessUser | None] | None = None,
-                         *, reload: bool = False,
-                         timeout: TimeoutArg = None) -> Call[BackendlessUser | None]:
+                         *, reload: bool = False, timeout: TimeoutArg = None,
+                         model: None = None) -> Call[BackendlessUser | None]: ...
+    @overload
+    def get_current_user(self, callback: AsyncCallback[M | None] | None = None, *,
+                         reload: bool = False, timeout: TimeoutArg = None,
+                         model: type[M]) -> Call[M | None]: ...
+    def get_current_user(self, callback: AsyncCallback[Any] | None = None, *,
+                         reload: bool = False, timeout: TimeoutArg = None,
+                         model: type[Any] | None = None) -> Call[Any]:
         """The logged-in user; loaded from the server when not known yet or ``reload``.
 
-        Concurrent calls share one request. None when nobody is logged in.
+        Concurrent calls share one request. None when nobody is logged in. With ``model=``, a
+        new instance of that class built from the cached user (each call gives its own).
         """
-        return self._call(self._get_current_user(reload, timeout), callback)
+        coro = self._get_current_user(reload, timeout)
+        if model is not None:
+            return self._call(self._modelled_or_none(coro, model), callback)
+        return self._call(coro, callback)
 
     async def _get_current_user(self, reload: bool,
                                 timeout: TimeoutArg) -> BackendlessUser | None:
@@ -360,16 +443,35 @@ class AsyncUserService:
         return result
 
     # -- update ---------------------------------------------------------------------------------
+    @overload
     def update(self, user: BackendlessUser,
                callback: AsyncCallback[BackendlessUser] | None = None, *,
-               timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+               timeout: TimeoutArg = None, model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def update(self, user: BackendlessUser | AttrsInstance,
+               callback: AsyncCallback[M] | None = None, *, timeout: TimeoutArg = None,
+               model: type[M]) -> Call[M]: ...
+    @overload
+    def update(self, user: M, callback: AsyncCallback[M] | None = None, *,
+               timeout: TimeoutArg = None, model: None = None) -> Call[M]: ...
+    def update(self, user: Any, callback: AsyncCallback[Any] | None = None, *,
+               timeout: TimeoutArg = None, model: type[Any] | None = None) -> Call[Any]:
         """PUT users/{objectId}: send the properties changed since the user was loaded.
 
         The server's answer (the whole stored user) is merged into ``user``, which is returned.
         Refused before any request when this scope is logged out (3028, like the server) or the
-        user has no objectId.
+        user has no objectId. A model instance (an attrs class) sends the fields changed since
+        it was loaded and gives a new instance of its class (or of ``model``).
         """
-        return self._call(self._update(user, timeout), callback)
+        if isinstance(user, BackendlessUser):
+            if model is None:
+                return self._call(self._update(user, timeout), callback)
+            return self._call(self._modelled(self._update(user, timeout), model), callback)
+        return self._call(self._modelled(self._update_model(user, timeout),
+                                         model or type(user)), callback)
+
+    async def _update_model(self, instance: Any, timeout: TimeoutArg) -> BackendlessUser:
+        return await self._update(self._as_user(instance, "update"), timeout)
 
     async def _update(self, user: BackendlessUser, timeout: TimeoutArg) -> BackendlessUser:
         if not isinstance(user, BackendlessUser):
@@ -427,11 +529,22 @@ class AsyncUserService:
         return user
 
     # -- the rest of the contract ---------------------------------------------------------------
+    @overload
     def find_by_id(self, object_id: str, callback: AsyncCallback[BackendlessUser] | None = None,
-                   *, props: Iterable[str] | None = None,
-                   timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+                   *, props: Iterable[str] | None = None, timeout: TimeoutArg = None,
+                   model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def find_by_id(self, object_id: str, callback: AsyncCallback[M] | None = None, *,
+                   props: Iterable[str] | None = None, timeout: TimeoutArg = None,
+                   model: type[M]) -> Call[M]: ...
+    def find_by_id(self, object_id: str, callback: AsyncCallback[Any] | None = None, *,
+                   props: Iterable[str] | None = None, timeout: TimeoutArg = None,
+                   model: type[Any] | None = None) -> Call[Any]:
         """GET data/Users/{objectId} (or users/{objectId}?props=... with ``props``)."""
-        return self._call(self._find_by_id(object_id, props, timeout), callback)
+        coro = self._find_by_id(object_id, props, timeout)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback)
+        return self._call(coro, callback)
 
     async def _find_by_id(self, object_id: str, props: Iterable[str] | None,
                           timeout: TimeoutArg) -> BackendlessUser:
