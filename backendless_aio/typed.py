@@ -66,6 +66,21 @@ def _takes_none(kind: Any) -> bool:
     return False
 
 
+_PLAIN: Final = (str, int, float, bool)
+
+
+def _exact(kind: Any) -> tuple[type[Any], ...]:
+    """The value types a field of type ``kind`` takes as they are (its hook would return them
+    unchanged): ``str`` for ``str``, ``str`` and ``NoneType`` for ``str | None``..."""
+    if kind in _PLAIN:
+        return (kind,)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = typing.get_args(kind)
+        if all(arg in _PLAIN or arg is type(None) for arg in args):
+            return tuple(args)
+    return ()
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
@@ -84,6 +99,7 @@ class _Field:
     hook: Any  # the converter's structure hook for it
     null_is_default: bool  # a null gives the default (the type does not take None)
     default: Any  # the default value or attrs.Factory (attrs.NOTHING when there is none)
+    exact: tuple[type[Any], ...]  # value types taken as they are, without the hook
 
     def default_value(self) -> Any:
         """The default to compare a never-loaded instance's value with (NOTHING: none)."""
@@ -120,7 +136,7 @@ class Codec:
             hook = (lambda value, _: value) if kind is Any else \
                 converter.get_structure_hook(kind)
             fields.append(_Field(field.name, field.alias or field.name, name, kind, hook,
-                                 not _takes_none(kind), default))
+                                 not _takes_none(kind), default, _exact(kind)))
         self.cls = cls
         self.fields: tuple[_Field, ...] = tuple(fields)
         self.object_id = next((f for f in self.fields if f.prop == "objectId"), None)
@@ -138,6 +154,9 @@ class Codec:
             value = data.get(field.prop, _MISSING)
             if value is _MISSING or (value is None and field.null_is_default
                                      and field.default is not attrs.NOTHING):
+                continue
+            if type(value) in field.exact:  # the common case: nothing to convert
+                kwargs[field.init] = value
                 continue
             if isinstance(value, dict | list):
                 value = copy.deepcopy(value)  # the model's own, not the cached user's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import uuid
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, TypeVar, overload
@@ -242,10 +243,14 @@ class AsyncUserService:
         if not attrs.has(type(instance)):
             raise TypeError(f"{operation} takes a BackendlessUser or an attrs model instance, "
                             f"not {type(instance).__name__}")
-        object_id, changes = typed.changes(instance)
-        user = BackendlessUser(None if object_id is None else {"objectId": object_id})
-        for key, value in changes.items():
-            user.set_property(key, value)
+        object_id, changes = typed.changes(instance)  # checked as set_property checks
+        password = changes.pop("password", None)
+        user = BackendlessUser._from_wire({} if object_id is None else {"objectId": object_id})
+        user._props.update(changes)
+        user._changed.update(changes)
+        user._dated = any(isinstance(value, _dt.datetime) for value in changes.values())
+        if password is not None:
+            user.password = password
         return user
 
     @staticmethod
@@ -467,11 +472,11 @@ class AsyncUserService:
             if model is None:
                 return self._call(self._update(user, timeout), callback)
             return self._call(self._modelled(self._update(user, timeout), model), callback)
-        return self._call(self._modelled(self._update_model(user, timeout),
-                                         model or type(user)), callback)
+        return self._call(self._update_model(user, model or type(user), timeout), callback)
 
-    async def _update_model(self, instance: Any, timeout: TimeoutArg) -> BackendlessUser:
-        return await self._update(self._as_user(instance, "update"), timeout)
+    async def _update_model(self, instance: Any, model: type[M], timeout: TimeoutArg) -> M:
+        user = await self._update(self._as_user(instance, "update"), timeout)
+        return typed.from_wire(model, user._props)
 
     async def _update(self, user: BackendlessUser, timeout: TimeoutArg) -> BackendlessUser:
         if not isinstance(user, BackendlessUser):
