@@ -21,9 +21,11 @@ only the fields changed since. For :mod:`users` (and later queries): :func:`from
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import functools
+import sys
 import types
 import typing
 import weakref
@@ -55,6 +57,26 @@ def prop(name: str, **kwargs: Any) -> Any:
         raise ConfigurationError("a property name must be a non-empty string")
     metadata = {**kwargs.pop("metadata", {}), PROPERTY: name}
     return attrs.field(metadata=metadata, **kwargs)
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    """The fields' types, resolved; one that cannot be resolved is left as its text (and
+    reported for that field only)."""
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        module = sys.modules.get(cls.__module__)
+        namespace = {**vars(typing), **(vars(module) if module is not None else {})}
+        hints: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            kind = field.type
+            if isinstance(kind, str):
+                # what get_type_hints does, one annotation at a time; one that fails stays
+                # text, and the caller reports it for that field
+                with contextlib.suppress(Exception):
+                    kind = eval(kind, namespace)  # noqa: S307
+            hints[field.name] = kind
+        return hints
 
 
 def _takes_none(kind: Any) -> bool:
@@ -117,10 +139,7 @@ class Codec:
     def __init__(self, cls: type[Any]) -> None:
         if not (isinstance(cls, type) and attrs.has(cls)):
             raise TypeError(f"model= takes an attrs class, not {cls!r}")
-        try:
-            hints = typing.get_type_hints(cls)
-        except (NameError, TypeError):  # names the class's module cannot resolve
-            hints = {f.name: f.type for f in attrs.fields(cls) if f.type is not None}
+        hints = _hints(cls)
         fields = []
         seen: dict[str, str] = {}
         for field in attrs.fields(cls):
@@ -133,8 +152,12 @@ class Codec:
             seen[name] = field.name
             kind = hints.get(field.name, Any)
             default = field.default
-            hook = (lambda value, _: value) if kind is Any else \
-                converter.get_structure_hook(kind)
+            try:
+                hook = (lambda value, _: value) if kind is Any else \
+                    converter.get_structure_hook(kind)
+            except Exception as exc:  # cattrs: no hook for it (an unresolved name, say)
+                raise ConfigurationError(f"{cls.__name__}.{field.name}: its type {kind!r} "
+                                         f"cannot be read from a property ({exc})") from exc
             fields.append(_Field(field.name, field.alias or field.name, name, kind, hook,
                                  not _takes_none(kind), default, _exact(kind)))
         self.cls = cls

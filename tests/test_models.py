@@ -225,3 +225,13 @@ async def test_the_blocking_face_takes_model(emu: Emulator) -> None:
 
     me, updated, current = await asyncio.to_thread(script)
     assert isinstance(me, Profile) and updated.birthday == WHEN and current == updated
+
+
+def test_a_field_type_that_cannot_be_resolved_is_a_configuration_error() -> None:
+    @attrs.define
+    class Odd:
+        objectId: str | None = None
+        thing: Unknown = None  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(bl.ConfigurationError, match=r"Odd\.thing"):
+        typed.from_wire(Odd, {"objectId": "X", "thing": 1})
