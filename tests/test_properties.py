@@ -230,3 +230,13 @@ def round_trip(loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPat
 def test_any_accepted_value_comes_back_equal_after_update_and_reload(
         round_trip: Any, value: Any) -> None:
     round_trip(value)
+
+
+async def test_numbers_this_client_wrote_need_no_question(app: bl.Backendless,
+                                                          emu: Emulator) -> None:
+    me = await login(app, score=7)  # register sent 7 and got 7 back: a number column
+    me.set_property("level", 3)
+    await app.users.update(me)
+    await app.users.find_by_id(me.object_id or "")
+    assert describes(emu) == 0
+    assert me.get_property("score") == 7 and me.get_property("level") == 3
