@@ -579,10 +579,10 @@ class UsersService:
         self._session_user(caller, required=False)
         settings = self.settings
         columns: dict[str, str] = {**SYSTEM_COLUMNS, **DEFAULT_COLUMNS}
-        for name in (settings.identity, *settings.required):
-            columns.setdefault(name, "STRING")
         for name, kind in self.store.columns().items():
             columns.setdefault(name, kind)
+        for name in (settings.identity, *settings.required):  # typed by a first value, or not
+            columns.setdefault(name, "STRING")
         return [
             {
                 "name": name,
