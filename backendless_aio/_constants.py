@@ -40,3 +40,9 @@ EVENT_PREFIX = "backendless."
 
 #: The key under which the default scope's session is kept in a session store.
 DEFAULT_SESSION_KEY = "default"
+
+#: Backendless's largest page of a find; a larger page size is refused before sending.
+MAX_PAGE_SIZE = 100
+#: The page size of ``find`` (as in the official SDKs) and of ``find_all``'s pages.
+DEFAULT_PAGE_SIZE = 10
+DEFAULT_FIND_ALL_PAGE_SIZE = 100

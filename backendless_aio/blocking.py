@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -20,11 +20,13 @@ from attrs import AttrsInstance
 
 from . import logs
 from ._codes import UserStatus
+from ._constants import DEFAULT_FIND_ALL_PAGE_SIZE, DEFAULT_PAGE_SIZE
 from .callbacks import AsyncCallback, Call
 from .client import Backendless
 from .errors import BackendlessError
 from .events import Event
 from .models import BackendlessUser
+from .query import Names
 from .sessions import SessionStore
 from .users import AsyncUserService, TimeoutArg
 from .wire import UserClassProperty
@@ -757,3 +759,174 @@ class BlockingUserService:
         return self._portal.run(
             self._service.set_user_status, object_id, status, callback, timeout=timeout
         )
+
+    # -- finding users ------------------------------------------------------------------------
+
+    @overload
+    def find(
+        self,
+        where: str | None = None,
+        callback: None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser]: ...
+    @overload
+    def find(
+        self,
+        where: str | None,
+        callback: AsyncCallback[list[BackendlessUser]],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+    ) -> Future[list[BackendlessUser]]: ...
+    def find(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[list[BackendlessUser]] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser] | Future[list[BackendlessUser]]:
+        """Blocking :meth:`AsyncUserService.find`."""
+        return self._portal.run(
+            self._service.find, where, callback, sort_by=sort_by, props=props,
+            page_size=page_size, offset=offset, timeout=timeout,
+        )
+
+    @overload
+    def count(
+        self, where: str | None = None, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> int: ...
+    @overload
+    def count(
+        self, where: str | None, callback: AsyncCallback[int], *, timeout: TimeoutArg = None
+    ) -> Future[int]: ...
+    def count(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[int] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> int | Future[int]:
+        """Blocking :meth:`AsyncUserService.count`."""
+        return self._portal.run(self._service.count, where, callback, timeout=timeout)
+
+    @overload
+    def find_first(
+        self,
+        where: str | None = None,
+        callback: None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | None: ...
+    @overload
+    def find_first(
+        self,
+        where: str | None,
+        callback: AsyncCallback[BackendlessUser | None],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> Future[BackendlessUser | None]: ...
+    def find_first(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        """Blocking :meth:`AsyncUserService.find_first`."""
+        return self._portal.run(
+            self._service.find_first, where, callback, sort_by=sort_by, props=props,
+            timeout=timeout,
+        )
+
+    @overload
+    def find_last(
+        self,
+        where: str | None = None,
+        callback: None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | None: ...
+    @overload
+    def find_last(
+        self,
+        where: str | None,
+        callback: AsyncCallback[BackendlessUser | None],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> Future[BackendlessUser | None]: ...
+    def find_last(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        """Blocking :meth:`AsyncUserService.find_last`."""
+        return self._portal.run(
+            self._service.find_last, where, callback, sort_by=sort_by, props=props,
+            timeout=timeout,
+        )
+
+    def find_all(
+        self,
+        where: str | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+        timeout: TimeoutArg = None,
+    ) -> Iterator[BackendlessUser]:
+        """Blocking :meth:`AsyncUserService.find_all`: a plain iterator; each page is read on
+        the facade's loop as iteration reaches it (arguments are checked at once)."""
+        pages = self._service.pages(
+            where, sort_by=sort_by, props=props, page_size=page_size, timeout=timeout
+        )
+        return self._iterate(pages)
+
+    def _iterate(self, pages: AsyncIterator[list[BackendlessUser]]) -> Iterator[BackendlessUser]:
+        try:
+            while (page := self._portal.call(_next_page(pages))) is not None:
+                yield from page
+        finally:
+            if not self._portal.closed and not self._portal.on_loop_thread():
+                self._portal.call(_close(pages))
+
+
+async def _next_page(
+    pages: AsyncIterator[list[BackendlessUser]],
+) -> list[BackendlessUser] | None:
+    """The next page, or None after the last one."""
+    try:
+        return await pages.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _close(pages: AsyncIterator[list[BackendlessUser]]) -> None:
+    aclose = getattr(pages, "aclose", None)
+    if aclose is not None:
+        await aclose()

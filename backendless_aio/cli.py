@@ -465,6 +465,75 @@ def cmd_logout(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+async def _query_scope(conn: Connection, path: Path, console: Console,
+                       run: Callable[[AsyncUserService], Any]) -> Any:
+    """Run ``run`` as the session file's user when there is one, else anonymously."""
+    async with _scope(conn, path) as users:
+        if await users.restore():
+            console.remember(users.user_token)
+        return await run(users)
+
+
+def cmd_find(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+    path = session_file(args)
+    sort = args.sort or None
+    props = args.props or None
+
+    async def find(users: AsyncUserService) -> list[BackendlessUser]:
+        if args.all:
+            return [u async for u in users.find_all(args.where, sort_by=sort, props=props)]
+        return await users.find(args.where, sort_by=sort, props=props,
+                                page_size=args.page_size, offset=args.offset)
+
+    found: list[BackendlessUser] = asyncio.run(_query_scope(conn, path, console, find))
+    if args.json:
+        console.print(json.dumps([_jsonable(dict(u.properties)) for u in found], indent=2,
+                                 sort_keys=True, ensure_ascii=False, default=str))
+        console.note(f"{len(found)} user(s)")
+        return EXIT_OK
+    for index, user in enumerate(found):
+        if index:
+            console.print()
+        for line in render_user(user):
+            console.print(line)
+    more = "" if args.all or len(found) < args.page_size else \
+        f"; more may follow: --offset {args.offset + len(found)} or --all"
+    console.note(f"{len(found)} user(s){more}")
+    return EXIT_OK
+
+
+def cmd_count(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+    path = session_file(args)
+
+    async def count(users: AsyncUserService) -> int:
+        return await users.count(args.where)
+
+    console.print(str(asyncio.run(_query_scope(conn, path, console, count))))
+    return EXIT_OK
+
+
+def _page_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= C.MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"a page holds 1 to {C.MAX_PAGE_SIZE} users")
+    return value
+
+
+def _offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the offset is 0 or more")
+    return value
+
+
 # -- the parser ---------------------------------------------------------------------------------
 
 
@@ -619,6 +688,27 @@ def _add_users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     json_option(update)
 
     leaf("logout", cmd_logout, "end the session on the server and remove it from the file")
+
+    find = leaf("find", cmd_find,
+                "find users with a whereClause (as the logged-in user if there is one)")
+    find.add_argument("--where", metavar="CLAUSE",
+                      help="a whereClause, e.g. \"city = 'Oslo' AND age >= 18\" (default: all)")
+    find.add_argument("--sort", action="append", metavar="PROP[ DESC]",
+                      help="sort by a property, \"age DESC\" for descending (repeatable)")
+    find.add_argument("--props", action="append", metavar="A,B",
+                      help="only these properties (comma-separated, repeatable)")
+    find.add_argument("--page-size", type=_page_size, default=C.DEFAULT_PAGE_SIZE, metavar="N",
+                      help=f"users per page, 1 to {C.MAX_PAGE_SIZE} (default "
+                           f"{C.DEFAULT_PAGE_SIZE})")
+    find.add_argument("--offset", type=_offset, default=0, metavar="N",
+                      help="skip this many users first (default 0)")
+    find.add_argument("--all", action="store_true",
+                      help="every matching user, page after page (ignores --page-size and "
+                           "--offset)")
+    find.add_argument("--json", action="store_true", help="print the users as a JSON list")
+
+    count = leaf("count", cmd_count, "count the users matching a whereClause")
+    count.add_argument("--where", metavar="CLAUSE", help="a whereClause (default: all users)")
 
 
 def _exit_code(code: object) -> int:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import uuid
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 import attrs
 from attrs import AttrsInstance
 
-from . import logs, typed, wire
+from . import logs, query, typed, wire
 from ._codes import USER_TOKEN_KEY, Route, UserStatus
-from ._constants import DEFAULT_SESSION_KEY
+from ._constants import DEFAULT_FIND_ALL_PAGE_SIZE, DEFAULT_PAGE_SIZE, DEFAULT_SESSION_KEY
 from ._secret import secret
 from .callbacks import AsyncCallback, Call
 from .config import Timeout
@@ -22,6 +22,7 @@ from .errors import (
     BackendlessFault,
     ConfigurationError,
     EmptyLogin,
+    MalformedResponse,
     SessionOver,
     UserNotLoggedIn,
 )
@@ -555,6 +556,117 @@ class AsyncUserService:
                           timeout: TimeoutArg) -> BackendlessUser:
         data = await self._send(wire.find_by_id(object_id, props), timeout)
         return BackendlessUser._from_wire(await self._typed(data))
+
+    # -- finding users --------------------------------------------------------------------------
+    def find(self, where: str | None = None,
+             callback: AsyncCallback[list[BackendlessUser]] | None = None, *,
+             sort_by: query.Names = None, props: query.Names = None,
+             page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0,
+             timeout: TimeoutArg = None) -> Call[list[BackendlessUser]]:
+        """POST data/Users/find: one page of the users matching the whereClause ``where``.
+
+        ``sort_by`` is a column or columns (``"name"``, ``["age DESC", "name"]``), ``props`` the
+        properties to load (all by default), ``page_size`` 1 to 100 (refused above, before
+        sending), ``offset`` where the page starts. See docs/queries.md.
+        """
+        request = query.find(where, sort_by=sort_by, props=props, page_size=page_size,
+                             offset=offset)
+        return self._call(self._find(request, timeout), callback)
+
+    async def _find(self, request: wire.Request, timeout: TimeoutArg) -> list[BackendlessUser]:
+        users = query.read_users(request, await self._send(request, timeout))
+        types = self._types
+        for user in users:  # DATETIME columns read as datetimes, as on every read path
+            if not types.known.issuperset(user._props) and types.needs_refresh(user._props):
+                await self._learn_types(user._props)
+        if types.dates:
+            for user in users:
+                types.convert(user._props)
+        return users
+
+    def count(self, where: str | None = None, callback: AsyncCallback[int] | None = None, *,
+              timeout: TimeoutArg = None) -> Call[int]:
+        """POST data/Users/count: how many users match ``where`` (all of them without it)."""
+        request = query.count(where)
+        return self._call(self._count(request, timeout), callback)
+
+    async def _count(self, request: wire.Request, timeout: TimeoutArg) -> int:
+        return query.read_count(request, await self._send(request, timeout))
+
+    def find_all(self, where: str | None = None, *, sort_by: query.Names = None,
+                 props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+                 timeout: TimeoutArg = None) -> AsyncIterator[BackendlessUser]:
+        """Every user matching ``where``, page after page: ``async for user in ...``.
+
+        Arguments are checked at once. Pages are read by offset as iteration goes on: users
+        created or deleted meanwhile may shift later pages (sort by a column that does not
+        change, such as ``created``, and expect no snapshot).
+        """
+        return self._all(self.pages(where, sort_by=sort_by, props=props, page_size=page_size,
+                                    timeout=timeout))
+
+    @staticmethod
+    async def _all(pages: AsyncIterator[list[BackendlessUser]]
+                   ) -> AsyncIterator[BackendlessUser]:
+        async for page in pages:
+            for user in page:
+                yield user
+
+    def pages(self, where: str | None = None, *, sort_by: query.Names = None,
+              props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+              timeout: TimeoutArg = None) -> AsyncIterator[list[BackendlessUser]]:
+        """Like :meth:`find_all`, a list per page (the one paging loop; arguments checked at
+        once)."""
+        sort = query.names(sort_by, "sort_by")  # an iterator argument is read once
+        names = query.names(props, "props")
+        query.find_body(where, sort_by=sort, props=names, page_size=page_size)
+        return self._pages(where, sort, names, page_size, timeout)
+
+    async def _pages(self, where: str | None, sort: list[str], names: list[str],
+                     page_size: int, timeout: TimeoutArg
+                     ) -> AsyncIterator[list[BackendlessUser]]:
+        offset = 0
+        previous: list[str | None] = []
+        while True:
+            request = query.find(where, sort_by=sort, props=names, page_size=page_size,
+                                 offset=offset)
+            page = await self._find(request, timeout)
+            ids = [user.object_id for user in page]
+            if ids and ids == previous and None not in ids:  # never loop on a broken server
+                raise MalformedResponse(
+                    f"{request.operation}: the server answered offset {offset} with the page "
+                    f"before it again", operation=request.operation, route=request.log_route)
+            previous = ids
+            if page:
+                yield page
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    def find_first(self, where: str | None = None,
+                   callback: AsyncCallback[BackendlessUser | None] | None = None, *,
+                   sort_by: query.Names = None, props: query.Names = None,
+                   timeout: TimeoutArg = None) -> Call[BackendlessUser | None]:
+        """The first user matching ``where`` by ``sort_by`` (by default the oldest: ``created
+        asc``, as the JS SDK's findFirst), or None."""
+        sort = query.names(sort_by, "sort_by") or ["created asc"]
+        request = query.find(where, sort_by=sort, props=props, page_size=1, offset=0)
+        return self._call(self._one(request, timeout), callback)
+
+    def find_last(self, where: str | None = None,
+                  callback: AsyncCallback[BackendlessUser | None] | None = None, *,
+                  sort_by: query.Names = None, props: query.Names = None,
+                  timeout: TimeoutArg = None) -> Call[BackendlessUser | None]:
+        """The last user matching ``where`` by ``sort_by`` (by default the newest: ``created
+        desc``, as the JS SDK's findLast), or None. Unlike the JS SDK, a given ``sort_by`` is
+        reversed, so the answer is the last one in that order."""
+        sort = query.reversed_sort(sort_by) if sort_by is not None else ["created desc"]
+        request = query.find(where, sort_by=sort, props=props, page_size=1, offset=0)
+        return self._call(self._one(request, timeout), callback)
+
+    async def _one(self, request: wire.Request, timeout: TimeoutArg) -> BackendlessUser | None:
+        users = await self._find(request, timeout)
+        return users[0] if users else None
 
     def describe_user_class(self, callback: AsyncCallback[list[UserClassProperty]] | None = None,
                             *, timeout: TimeoutArg = None) -> Call[list[UserClassProperty]]:

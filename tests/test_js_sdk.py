@@ -94,6 +94,7 @@ def test_register_login_update_find_logout(sdk_run: Any) -> None:
     report, _, _ = sdk_run
     r = report["classic"]
     assert r["appInfo"]["ok"] and r["appInfo"]["value"]["loggers"] == []
+    assert r["findOther"]["email"]
     reg = r["register"]
     assert reg["___class"] == "Users" and reg["userStatus"] == "ENABLED"
     assert not reg["hasPassword"] and not reg["hasToken"]
@@ -117,6 +118,20 @@ def test_register_login_update_find_logout(sdk_run: Any) -> None:
     assert r["restorePassword"]["ok"]
     assert r["logout"] == {"ok": True} and r["tokenAfterLogout"] is None
     assert r["isValidLoginAfterLogout"] == {"ok": True, "value": False}
+
+
+def test_finding_users(sdk_run: Any) -> None:
+    report, _, _ = sdk_run
+    r = report["classic"]
+    email = r["register"]["email"]
+    # sorted by name: "JS" before "Other"
+    assert r["dataFind"] == {"ok": True, "value": [email, r["findOther"]["email"]]}
+    assert r["dataFindDefault"] == {"ok": True, "value": 2}
+    assert r["dataCount"] == {"ok": True, "value": 1}
+    assert r["dataCountAll"] == {"ok": True, "value": 2}
+    assert r["dataFindFirst"] == {"ok": True, "value": email}
+    assert r["dataFindLast"] == {"ok": True, "value": r["findOther"]["email"]}
+    assert fault(r["dataFindBadWhere"]) == (1017, 400)
 
 
 def test_update_faults(sdk_run: Any) -> None:
@@ -252,3 +267,53 @@ def test_our_client_sends_what_the_sdk_sends(sdk_run: Any) -> None:
                           ("GET", "users/logout")]:
         after = login_at if route != "users/register" else 0
         assert _first(mine, method, route) == _first(sdk, method, route, after), route
+
+
+def test_our_finds_send_what_the_sdk_sends(sdk_run: Any) -> None:
+    """find (with a DataQueryBuilder), find with no query, getObjectCount with and without a
+    condition, findFirst and findLast: same method, route, headers and JSON body (the SDK
+    also sends ``"distinct": false``, which is Backendless's default)."""
+    _report, sdk_requests, sdk_settings = sdk_run
+
+    def bodies(requests: list[RecordedRequest], settings: EmulatorSettings,
+               route: str) -> list[tuple[tuple[str, str, bool, str], Any]]:
+        out = []
+        for r in requests:
+            if _route(r, settings) != f"classic {route}":
+                continue
+            body = r.json
+            if isinstance(body, dict):
+                body.pop("distinct", None)
+            out.append((_shape(r, settings), body))
+        return out
+
+    email = "w@example.com"
+
+    async def ours() -> tuple[list[RecordedRequest], EmulatorSettings]:
+        settings = EmulatorSettings(fast_password_hashing=True, record_requests=True)
+        async with Emulator(settings) as emu, bl.Backendless(
+                app_id=emu.app_id, api_key=emu.api_key, server_url=emu.url) as app:
+            await app.users.register({"email": email, "password": "pw-123456"})
+            await app.users.login(email, "pw-123456")
+            await app.users.find(f"email = '{email}' or name = 'Other'",
+                                 sort_by=["name", "created DESC"], props=["email", "name"],
+                                 page_size=5, offset=0)
+            await app.users.find()
+            await app.users.count("name = 'Other'")
+            await app.users.count()
+            await app.users.find_first()
+            await app.users.find_last()
+            return emu.requests, emu.settings
+
+    requests, settings = asyncio.run(ours())
+    for route in ("data/Users/find", "data/Users/count"):
+        mine = bodies(requests, settings, route)
+        sdk = bodies(sdk_requests, sdk_settings, route)
+        if route == "data/Users/find":
+            sdk = sdk[:-1]  # the SDK's malformed-clause probe
+        for (my_shape, my_body), (sdk_shape, sdk_body) in zip(mine, sdk, strict=True):
+            assert my_shape == sdk_shape, route
+            if isinstance(sdk_body, dict) and sdk_body.get("where", "").startswith("email"):
+                sdk_email = sdk_body["where"].split("'")[1]  # the SDK's run has its own
+                sdk_body["where"] = sdk_body["where"].replace(sdk_email, email)
+            assert my_body == sdk_body, route

@@ -128,6 +128,11 @@ async def test_a_datetime_comes_back_as_the_same_datetime_on_every_read_path(
     assert found.properties["birthday"] == later
     picked = await app.users.find_by_id(me.object_id or "", props=["birthday"])
     assert picked.get_property("birthday") == later
+    (queried,) = await app.users.find("email = 'amy@example.com'")
+    assert queried.get_property("birthday") == later
+    assert [u.get_property("birthday") async for u in app.users.find_all()] == [later]
+    first = await app.users.find_first()
+    assert first is not None and first.get_property("birthday") == later
     await app.users.logout()
     again = await app.users.login("amy@example.com", PASSWORD)
     assert again.get_property("birthday") == later

@@ -20,6 +20,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from .._codes import USER_TOKEN_HEADER, Code
+from . import search
 from .errors import Fault, error_body
 from .faults import DEFAULT_HTML_PAGE, DEFAULT_NON_JSON_BODY, FaultRule
 from .service import Caller, UsersService
@@ -119,6 +120,25 @@ async def _find_data(call: Call) -> web.Response:
     return json_response(user)
 
 
+async def _find_post(call: Call) -> web.Response:
+    query = search.query_from_body(call.body)
+    return json_response(search.find(call.service, call.caller, query))
+
+
+async def _find_get(call: Call) -> web.Response:
+    query = search.query_from_params(call.query)
+    return json_response(search.find(call.service, call.caller, query))
+
+
+async def _count_post(call: Call) -> web.Response:
+    where = search.where_from_body(call.body)
+    return json_response(search.count(call.service, call.caller, where))
+
+
+async def _count_get(call: Call) -> web.Response:
+    return json_response(search.count(call.service, call.caller, call.query.get("where")))
+
+
 async def _describe(call: Call) -> web.Response:
     return json_response(call.service.describe(call.caller))
 
@@ -179,8 +199,15 @@ def match_route(rest: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] |
                 return _USERS_WITH_PARAM[rest[1]], (rest[2],)
             if rest[2] == "status":
                 return {"PUT": _status}, (rest[1],)
-    if n == 3 and rest[0] == "data" and rest[1].lower() == "users":
-        return {"GET": _find_data}, (rest[2],)
+    if n >= 2 and rest[0] == "data" and rest[1].lower() == "users":
+        if n == 2:
+            return {"GET": _find_get}, ()
+        if n == 3:
+            if rest[2] == "find":
+                return {"POST": _find_post}, ()
+            if rest[2] == "count":
+                return {"POST": _count_post, "GET": _count_get}, ()
+            return {"GET": _find_data}, (rest[2],)
     return None
 
 

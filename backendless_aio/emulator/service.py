@@ -245,6 +245,11 @@ class UsersService:
             return False
         return await self._check(password, stored)
 
+    def caller_user(self, caller: Caller) -> StoredUser | None:
+        """The user whose session the request carries (None without a token); a token that is
+        sent must be alive (3064)."""
+        return self._session_user(caller, required=False)
+
     def _session_user(self, caller: Caller, *, required: bool) -> StoredUser | None:
         """The user whose session the request carries; resets the session's inactivity clock."""
         found = self._session(caller, required=required)

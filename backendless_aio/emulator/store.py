@@ -92,6 +92,26 @@ _USER_COLUMNS = (
 )
 #: The table whose columns are the Users class's properties.
 USERS_TABLE = "Users"
+#: The users table's own columns for the system properties a query may name (SQL text: constant).
+USER_SYSTEM_SQL = {
+    "objectId": "object_id",
+    "ownerId": "owner_id",
+    "created": "created",
+    "updated": "updated",
+    "lastLogin": "last_login",
+    "userStatus": "user_status",
+}
+#: How a query reads a property kept in the props JSON: the path is a bound parameter.
+PROP_SQL = "json_extract(props, ?)"
+#: Ties in a sorted query go by insertion order.
+TIEBREAK_SQL = "rowid"
+
+
+def prop_path(name: str) -> str:
+    """The JSON path of property `name` in the props column (bound, never spliced in SQL)."""
+    if '"' in name or "\\" in name:
+        raise ValueError(f"a property name usable in a query has no quote: {name!r}")
+    return f'$."{name}"'
 
 
 def token_hash(token: str) -> str:
@@ -109,6 +129,10 @@ class StoredApp:
     settings: dict[str, Any]
     api_keys: dict[str, str]
     created: int
+
+
+class QueryFailed(Exception):
+    """SQLite refused a compiled query (too complex, say): the request's fault, not a crash."""
 
 
 class IdentityTaken(Exception):
@@ -174,6 +198,9 @@ class Store:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._depth = 0
+        #: (app id, table) -> (the connection's total_changes when read, name -> type): every
+        #: user object lists every column, so a page of users reads them once, not per user.
+        self._columns: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -208,6 +235,7 @@ class Store:
         self._db = db
 
     def close(self) -> None:
+        self._columns.clear()
         if self._db is not None:
             db, self._db = self._db, None
             db.close()
@@ -477,6 +505,40 @@ class AppStore:
         except sqlite3.IntegrityError as exc:
             raise IdentityTaken(user.identity_key) from exc
 
+    def select_users(
+        self,
+        where: str | None,
+        params: tuple[Any, ...],
+        order: str,
+        order_params: tuple[Any, ...],
+        limit: int,
+        offset: int,
+    ) -> list[StoredUser]:
+        """One page of users matching `where` (a SQL expression made of constant fragments and
+        `?` marks, from the query compiler), in `order`."""
+        condition = f"AND ({where}) " if where else ""
+        try:
+            rows = self.db.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE app_id = ? {condition}"  # noqa: S608
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                (self.app_id, *params, *order_params, limit, offset),
+            ).fetchall()
+        except (sqlite3.OperationalError, OverflowError) as exc:
+            raise QueryFailed(str(exc)) from None
+        return [_row_to_user(row) for row in rows]
+
+    def count_matching(self, where: str | None, params: tuple[Any, ...]) -> int:
+        """How many users match `where` (see `select_users`)."""
+        condition = f"AND ({where})" if where else ""
+        try:
+            row = self.db.execute(
+                f"SELECT count(*) FROM users WHERE app_id = ? {condition}",  # noqa: S608
+                (self.app_id, *params),
+            ).fetchone()
+        except (sqlite3.OperationalError, OverflowError) as exc:
+            raise QueryFailed(str(exc)) from None
+        return int(row[0])
+
     def count_users(self) -> int:
         row = self.db.execute("SELECT count(*) FROM users WHERE app_id = ?", (self.app_id,))
         return int(row.fetchone()[0])
@@ -528,12 +590,22 @@ class AppStore:
     # -- dynamic columns ---------------------------------------------------------------------
 
     def columns(self, table: str = USERS_TABLE) -> dict[str, str]:
-        """A table's dynamic columns in creation order: name -> Backendless type name."""
-        rows = self.db.execute(
+        """A table's dynamic columns in creation order: name -> Backendless type name.
+
+        Cached until the next write of any kind through this connection (`total_changes`)."""
+        db = self.db
+        key = (self.app_id, table)
+        stamp = db.total_changes
+        cached = self.store._columns.get(key)
+        if cached is not None and cached[0] == stamp:
+            return dict(cached[1])
+        rows = db.execute(
             "SELECT name, type FROM columns WHERE app_id = ? AND table_name = ? ORDER BY position",
             (self.app_id, table),
         ).fetchall()
-        return {str(name): str(kind) for name, kind in rows}
+        columns = {str(name): str(kind) for name, kind in rows}
+        self.store._columns[key] = (stamp, columns)
+        return dict(columns)
 
     def add_columns(self, columns: dict[str, str], table: str = USERS_TABLE) -> None:
         if not columns:
