@@ -86,6 +86,9 @@ def test_coerce_refuses(kind: str, value: Any) -> None:
     ("05/01/2024", ms(2024, 5, 1)),
     ("05/01/2024 12:30:00", ms(2024, 5, 1, 12, 30)),
     ("05/01/2024 14:30:00 GMT+0200", ms(2024, 5, 1, 12, 30)),
+    ("23-Mar-2015", ms(2015, 3, 23)),  # the whereClause formats Backendless documents
+    ("Mon Mar 23 10:00:00 UTC 2015", ms(2015, 3, 23, 10)),
+    ("03.23.2015 10:00:00", ms(2015, 3, 23, 10)),
     ("not a date", None), ("2024-02-30", None), ("", None), ("1714566600000", None),
 ])
 def test_parse_date(text: str, expected: int | None) -> None:

@@ -19,6 +19,8 @@ import math
 import re
 from typing import Any, Final
 
+from . import query
+
 __all__ = [
     "BOOLEAN",
     "DATETIME",
@@ -137,10 +139,19 @@ def parse_date(text: str) -> int | None:
     """Milliseconds since the epoch for a date string in a form the emulator accepts, or None.
 
     Accepted: ISO 8601 ``2024-05-01``, ``2024-05-01T12:30[:00[.123]]`` with an optional ``Z`` or
-    ``+02:00`` offset (a space may stand for the ``T``), and ``MM/dd/yyyy[ HH:mm[:ss]]`` with an
-    optional ``GMT+0200``-style offset. A date without an offset is UTC.
+    ``+02:00`` offset (a space may stand for the ``T``), ``MM/dd/yyyy[ HH:mm[:ss]]`` with an
+    optional ``GMT+0200``-style offset, and every format Backendless documents for dates in a
+    whereClause (`query.parse_date`: ``23-Mar-2015``, ``Mon Mar 23 10:00:00 UTC 2015``...), so a
+    date that can be searched for can be stored. A date without an offset is UTC.
     """
     text = text.strip()
+    ms = _parse_common(text)
+    if ms is None:
+        ms = query.parse_date(text)
+    return ms if ms is not None and _MIN_MS <= ms <= _MAX_MS else None
+
+
+def _parse_common(text: str) -> int | None:
     try:
         if match := _ISO.fullmatch(text):
             y, mo, d, h, mi, s, frac, off = match.groups()
@@ -153,10 +164,9 @@ def parse_date(text: str) -> int | None:
                                 tzinfo=_offset(off))
         else:
             return None
-        ms = _ms(when)
+        return _ms(when)
     except (ValueError, OverflowError):
         return None
-    return ms if _MIN_MS <= ms <= _MAX_MS else None
 
 
 def coerce(name: str, kind: str, value: Any) -> Any:
