@@ -24,11 +24,14 @@ from typing import Any, Final
 
 from ._codes import DATE_KEYS, SYSTEM_KEYS
 
-__all__ = ["MAX_SAFE_INT", "READ_ONLY", "PropertyTypes", "check_value", "from_millis",
-           "to_millis"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_SAFE_INT", "READ_ONLY", "PropertyTypes", "check_value",
+           "from_millis", "to_millis"]
 
 #: The largest integer a property keeps exactly (a JSON number read as an IEEE double).
 MAX_SAFE_INT: Final = 2**53 - 1
+#: How deep arrays and objects may nest in a JSON value (a JSON column is a MySQL JSON
+#: document in Backendless, which nests at most 100 levels).
+MAX_JSON_DEPTH: Final = 100
 #: System properties: set by the server, read-only in a user object.
 READ_ONLY: Final = SYSTEM_KEYS - {"user-token"}
 #: Properties every Users class has, whose types the client knows without asking.
@@ -101,7 +104,7 @@ def _check_datetime(name: str, value: _dt.datetime) -> _dt.datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def _check_json(name: str, value: Any) -> Any:
+def _check_json(name: str, value: Any, depth: int = 1) -> Any:
     """A JSON value, copied (tuples become lists), or a TypeError / ValueError."""
     if value is None or isinstance(value, bool):
         return value
@@ -109,16 +112,19 @@ def _check_json(name: str, value: Any) -> Any:
         return _check_text(name, str.__str__(value))
     if isinstance(value, int | float):
         return _check_number(name, value)
+    if isinstance(value, Mapping | list | tuple) and depth > MAX_JSON_DEPTH:
+        raise ValueError(f"property {name!r}: arrays and objects nest deeper than "
+                         f"{MAX_JSON_DEPTH} levels")
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"property {name!r}: JSON object keys must be strings, not "
                                 f"{type(key).__name__}")
-            out[_check_text(name, str.__str__(key))] = _check_json(name, item)
+            out[_check_text(name, str.__str__(key))] = _check_json(name, item, depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [_check_json(name, item) for item in value]
+        return [_check_json(name, item, depth + 1) for item in value]
     if isinstance(value, _dt.datetime | _dt.date):
         raise TypeError(f"property {name!r}: a datetime inside a JSON value would come back "
                         "as a number; store it in a property of its own")

@@ -24,6 +24,13 @@ def ms(*args: int, tz: dt.tzinfo = UTC) -> int:
     return int(dt.datetime(*args, tzinfo=tz).timestamp() * 1000)  # type: ignore[misc]
 
 
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 # -- the pure rules -----------------------------------------------------------------------------
 @pytest.mark.parametrize(("value", "kind"), [
     (True, "BOOLEAN"), (False, "BOOLEAN"), (0, "INT"), (-(2**40), "INT"), (1.5, "DOUBLE"),
@@ -54,7 +61,7 @@ def test_the_persistence_js_refusals() -> None:
     ("TEXT", "long", "long"), ("JSON", {"a": [1, None]}, {"a": [1, None]}), ("JSON", "s", "s"),
     ("JSON", 3, 3), ("DATETIME", 1714566600000, 1714566600000),
     ("DATETIME", "2024-05-01T12:30:00.000Z", ms(2024, 5, 1, 12, 30)),
-    ("DATETIME", 1714566600000.0, 1714566600000),
+    ("DATETIME", 1714566600000.0, 1714566600000), ("JSON", nested(100), nested(100)),
     *((kind, None, None) for kind in sorted(schema.TYPES)),
 ])
 def test_coerce_accepts(kind: str, value: Any, stored: Any) -> None:
@@ -68,7 +75,7 @@ def test_coerce_accepts(kind: str, value: Any, stored: Any) -> None:
     ("DOUBLE", math.inf), ("BOOLEAN", 1), ("BOOLEAN", "true"), ("STRING", 5), ("STRING", True),
     ("STRING", {"a": 1}), ("DATETIME", True), ("DATETIME", "yesterday"), ("DATETIME", 1.5),
     ("DATETIME", 10**17), ("DATETIME", "2024-13-01"), ("JSON", [math.nan]),
-    ("JSON", {"a": 2**60}), ("JSON", -math.inf),
+    ("JSON", {"a": 2**60}), ("JSON", -math.inf), ("JSON", nested(101)),
 ])
 def test_coerce_refuses(kind: str, value: Any) -> None:
     with pytest.raises(ValueRefused) as caught:
@@ -197,3 +204,16 @@ async def test_int_columns_keep_floats_with_no_fraction_and_double_columns_take_
     answer = await emu_raw.call("PUT", f"users/{user['objectId']}", {"count": 4.5},
                                 token=logged["user-token"])
     assert answer.json["message"] == INVALID.format("count")
+
+
+async def test_deeply_nested_json_is_refused_never_a_500(emu_raw: RawClient) -> None:
+    user = await emu_raw.register("deep@example.com", deep=nested(100))
+    assert user["deep"] == nested(100)
+    logged = await emu_raw.call("POST", "users/login",
+                                {"login": "deep@example.com", "password": "pw-123456"})
+    for depth in (101, 1000):  # orjson reads up to 1024 levels; storing them could not
+        body = b'{"deep":' + b"[" * depth + b"1" + b"]" * depth + b"}"
+        answer = await emu_raw.call("PUT", f"users/{user['objectId']}", data=body,
+                                    token=logged.json["user-token"],
+                                    headers={"Content-Type": "application/json"})
+        assert (answer.status, answer.code) == (400, Code.UPDATE_GENERAL), answer.body

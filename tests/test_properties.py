@@ -22,6 +22,9 @@ from backendless_aio.emulator.faults import FaultRule
 PASSWORD = "s3cret-pass"
 UTC = dt.timezone.utc
 WHEN = dt.datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=UTC)
+NESTED_101: Any = 1
+for _ in range(101):
+    NESTED_101 = [NESTED_101]
 
 
 @pytest.fixture
@@ -61,6 +64,7 @@ def describes(emu: Emulator) -> int:
     (dt.datetime(2024, 5, 1), ValueError), (dt.date(2024, 5, 1), TypeError),
     ({1, 2}, TypeError), ({"a": math.nan}, ValueError), ([object()], TypeError),
     ({1: "a"}, TypeError), ([WHEN], TypeError), ("\ud800", ValueError),
+    (NESTED_101, ValueError),
 ])
 def test_values_that_cannot_round_trip_are_refused_naming_the_property(
         value: Any, error: type[Exception]) -> None:

@@ -53,6 +53,9 @@ TYPES: Final = frozenset({*STRING_TYPES, INT, DOUBLE, BOOLEAN, DATETIME, JSON})
 #: The largest integer an INT column keeps (the emulator's decision: what a JSON number read as
 #: an IEEE double, as the JS SDK reads it, keeps exactly).
 MAX_SAFE_INT: Final = 2**53 - 1
+#: How deep arrays and objects may nest in a JSON value (the emulator's decision: MySQL's limit
+#: for a JSON document, which Backendless's JSON columns are stored as).
+MAX_JSON_DEPTH: Final = 100
 
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _MIN_MS: Final = (_dt.datetime(1, 1, 1, tzinfo=_dt.timezone.utc) - _EPOCH) // _dt.timedelta(
@@ -91,17 +94,21 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_json(name: str, value: Any) -> None:
-    """Whether `value` is JSON the emulator can store: finite numbers, safe integers."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueRefused(name, f"property '{name}' must be a finite number")
-    if _is_int(value) and abs(value) > MAX_SAFE_INT:
-        raise ValueRefused(name, f"property '{name}' holds an integer beyond +/-(2**53-1)")
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_json(name, item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_json(name, item)
+    """Whether `value` is JSON the emulator can store: finite numbers, safe integers, at most
+    `MAX_JSON_DEPTH` levels of arrays and objects (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueRefused(name, f"property '{name}' must be a finite number")
+        if _is_int(item) and abs(item) > MAX_SAFE_INT:
+            raise ValueRefused(name, f"property '{name}' holds an integer beyond +/-(2**53-1)")
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueRefused(name, f"property '{name}' nests arrays and objects deeper "
+                                         f"than {MAX_JSON_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def infer_type(value: Any) -> str:
