@@ -190,14 +190,31 @@ class Codec:
                                      f"got {type(value).__name__}: {_short(value)}") from exc
         try:
             instance = self.cls(**kwargs)
-        except TypeError as exc:  # a field without a default got nothing
+        except Exception as exc:  # a field without a value, or the model's own validators
             missing = next((f for f in self.fields if f.init not in kwargs
                             and f.default is attrs.NOTHING), None)
-            if missing is None:
-                raise
-            raise self._mismatch(missing, "missing", "the server sent no value") from exc
+            if missing is not None:
+                raise self._mismatch(missing, "missing", "the server sent no value") from exc
+            raise self._refused(exc, data) from exc
         self._remember(instance)
         return instance
+
+    def _refused(self, exc: Exception, data: Mapping[str, Any]) -> PropertyTypeMismatch:
+        """The model's __init__ (its validators, converters, __attrs_post_init__) refused the
+        server's values: name the property when the error names its attribute."""
+        attribute = next((a for a in exc.args if isinstance(a, attrs.Attribute)), None)
+        text = str(exc)
+        field = next((f for f in self.fields if (f.attr == attribute.name if attribute
+                                                  is not None else f"'{f.attr}'" in text)),
+                     None)
+        if field is None:
+            return PropertyTypeMismatch(
+                f"{self.cls.__name__}: the model refused the server's values: "
+                f"{type(exc).__name__}: {exc}", model=self.cls.__name__, property="",
+                expected=self.cls.__name__, got=type(exc).__name__)
+        value = data.get(field.prop)
+        return self._mismatch(field, type(value).__name__,
+                              f"and its validator refused {_short(value)}: {exc.args[0]}")
 
     def _mismatch(self, field: _Field, got: str, what: str) -> PropertyTypeMismatch:
         expected = _type_name(field.kind)

@@ -235,3 +235,24 @@ def test_a_field_type_that_cannot_be_resolved_is_a_configuration_error() -> None
 
     with pytest.raises(bl.ConfigurationError, match=r"Odd\.thing"):
         typed.from_wire(Odd, {"objectId": "X", "thing": 1})
+
+
+async def test_the_models_own_validators_refusing_a_value_is_a_typed_error(
+        app: bl.Backendless) -> None:
+    @attrs.define
+    class Checked:
+        objectId: str | None = None
+        score: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+        level: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
+
+        def __attrs_post_init__(self) -> None:
+            if self.level > 10:
+                raise ValueError("level too high")
+
+    await sign_up(app, score=-5)
+    with pytest.raises(bl.PropertyTypeMismatch) as caught:
+        await app.users.login("kim@example.com", PASSWORD, model=Checked)
+    assert caught.value.property == "score" and "-5" in str(caught.value)
+    await sign_up(app, "l@example.com", level=11)
+    with pytest.raises(bl.PropertyTypeMismatch, match="level too high"):
+        await app.users.login("l@example.com", PASSWORD, model=Checked)
