@@ -700,16 +700,166 @@ class BlockingUserService:
         )
 
     @overload
-    def get_user_roles(self, callback: None = None, *, timeout: TimeoutArg = None) -> list[str]: ...
+    def get_user_roles(
+        self, callback: None = None, *, object_id: str | None = None, timeout: TimeoutArg = None
+    ) -> list[str]: ...
     @overload
     def get_user_roles(
-        self, callback: AsyncCallback[list[str]], *, timeout: TimeoutArg = None
+        self,
+        callback: AsyncCallback[list[str]],
+        *,
+        object_id: str | None = None,
+        timeout: TimeoutArg = None,
     ) -> Future[list[str]]: ...
     def get_user_roles(
-        self, callback: AsyncCallback[list[str]] | None = None, *, timeout: TimeoutArg = None
+        self,
+        callback: AsyncCallback[list[str]] | None = None,
+        *,
+        object_id: str | None = None,
+        timeout: TimeoutArg = None,
     ) -> list[str] | Future[list[str]]:
         """Blocking :meth:`AsyncUserService.get_user_roles`."""
-        return self._portal.run(self._service.get_user_roles, callback, timeout=timeout)
+        return self._portal.run(
+            self._service.get_user_roles, callback, object_id=object_id, timeout=timeout
+        )
+
+    @overload
+    def assign_role(
+        self, identity: str | int, role: str, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> None: ...
+    @overload
+    def assign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None],
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None]: ...
+    def assign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None] | None:
+        """Blocking :meth:`AsyncUserService.assign_role`."""
+        return self._portal.run(
+            self._service.assign_role, identity, role, callback, timeout=timeout
+        )
+
+    @overload
+    def unassign_role(
+        self, identity: str | int, role: str, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> None: ...
+    @overload
+    def unassign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None],
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None]: ...
+    def unassign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None] | None:
+        """Blocking :meth:`AsyncUserService.unassign_role`."""
+        return self._portal.run(
+            self._service.unassign_role, identity, role, callback, timeout=timeout
+        )
+
+    @overload
+    def find_by_role(
+        self,
+        role: str,
+        callback: None = None,
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser]: ...
+    @overload
+    def find_by_role(
+        self,
+        role: str,
+        callback: AsyncCallback[list[BackendlessUser]],
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> Future[list[BackendlessUser]]: ...
+    def find_by_role(
+        self,
+        role: str,
+        callback: AsyncCallback[list[BackendlessUser]] | None = None,
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser] | Future[list[BackendlessUser]]:
+        """Blocking :meth:`AsyncUserService.find_by_role`."""
+        return self._portal.run(
+            self._service.find_by_role, role, callback, load_roles=load_roles, timeout=timeout
+        )
+
+    @overload
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser: ...
+    @overload
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[BackendlessUser],
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> Future[BackendlessUser]: ...
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[BackendlessUser] | None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | Future[BackendlessUser]:
+        """Blocking :meth:`AsyncUserService.login_by_object_id`."""
+        return self._portal.run(
+            self._service.login_by_object_id,
+            object_id,
+            callback,
+            stay_logged_in=stay_logged_in,
+            timeout=timeout,
+        )
+
+    @overload
+    def create_email_confirmation_url(
+        self, identity: str, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> str: ...
+    @overload
+    def create_email_confirmation_url(
+        self, identity: str, callback: AsyncCallback[str], *, timeout: TimeoutArg = None
+    ) -> Future[str]: ...
+    def create_email_confirmation_url(
+        self,
+        identity: str,
+        callback: AsyncCallback[str] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> str | Future[str]:
+        """Blocking :meth:`AsyncUserService.create_email_confirmation_url`."""
+        return self._portal.run(
+            self._service.create_email_confirmation_url, identity, callback, timeout=timeout
+        )
 
     @overload
     def verify_password(

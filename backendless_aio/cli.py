@@ -534,6 +534,104 @@ def _offset(text: str) -> int:
     return value
 
 
+# -- roles, impersonation, email confirmation --------------------------------------------------
+
+
+def cmd_roles(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+    path = session_file(args)
+
+    async def roles() -> list[str]:
+        async with _scope(conn, path) as users:
+            if args.object_id is None:
+                await _logged_in_user(users, conn, path, console)
+            elif await users.restore():
+                console.remember(users.user_token)
+            return await users.get_user_roles(object_id=args.object_id)
+
+    found = asyncio.run(roles())
+    if args.json:
+        console.print(json.dumps(found))
+    else:
+        for role in found:
+            console.print(role)
+    return EXIT_OK
+
+
+def _change_role(assign: bool) -> Handler:
+    def change(args: argparse.Namespace, console: Console) -> int:
+        conn = require_connection(args, console)
+
+        async def run() -> None:
+            async with Backendless(**conn.client_kwargs()) as app:
+                if assign:
+                    await app.users.assign_role(args.user, args.role)
+                else:
+                    await app.users.unassign_role(args.user, args.role)
+
+        asyncio.run(run())
+        verb = "assigned" if assign else "unassigned"
+        console.print(f"{verb} role {args.role} {'to' if assign else 'from'} {args.user} on "
+                      f"{conn.where}")
+        return EXIT_OK
+
+    change.__name__ = "cmd_assign_role" if assign else "cmd_unassign_role"
+    return change
+
+
+def cmd_find_by_role(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+
+    async def find() -> list[BackendlessUser]:
+        async with Backendless(**conn.client_kwargs()) as app:
+            return await app.users.find_by_role(args.role, load_roles=args.load_roles)
+
+    found = asyncio.run(find())
+    if args.json:
+        console.print(json.dumps([_jsonable(dict(u.properties)) for u in found], indent=2,
+                                 sort_keys=True, ensure_ascii=False, default=str))
+        return EXIT_OK
+    if not found:
+        console.note(f"no user has the role {args.role}")
+    for user in found:
+        roles = user.get_property("roles") if args.load_roles else None
+        suffix = f"  [{', '.join(map(str, roles))}]" if isinstance(roles, list) else ""
+        console.print(f"{user.object_id}  {user.email or ''}{suffix}")
+    return EXIT_OK
+
+
+def cmd_login_as(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console)
+    path = session_file(args)
+
+    async def login() -> BackendlessUser:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        async with Backendless(**conn.client_kwargs(), server_key=True,
+                               session_store=FileSessionStore(path)) as app:
+            users = app.users.session(conn.session_key)
+            user = await users.login_by_object_id(args.object_id, stay_logged_in=True)
+            console.remember(users.user_token)
+            return user
+
+    user = asyncio.run(login())
+    _status(f"logged in as {user.email or args.object_id} (objectId {user.object_id}) on "
+            f"{conn.where}, by objectId with the CloudCode key", user, args, console)
+    console.note(f"warning: the session token is stored in clear text in {path} (file mode "
+                 f"0600); `backendless-aio users logout` ends it.")
+    return EXIT_OK
+
+
+def cmd_confirmation_url(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+
+    async def create() -> str:
+        async with Backendless(**conn.client_kwargs()) as app:
+            return await app.users.create_email_confirmation_url(args.identity)
+
+    console.print(asyncio.run(create()))
+    return EXIT_OK
+
+
 # -- the parser ---------------------------------------------------------------------------------
 
 
@@ -709,6 +807,39 @@ def _add_users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     count = leaf("count", cmd_count, "count the users matching a whereClause")
     count.add_argument("--where", metavar="CLAUSE", help="a whereClause (default: all users)")
+
+
+    roles = leaf("roles", cmd_roles,
+                 "list the roles of the logged-in user (or, with --object-id, of any user: "
+                 "that needs the app's CloudCode key as the API key)")
+    roles.add_argument("--object-id", metavar="ID", help="whose roles (default: the logged-in "
+                                                         "user's)")
+    roles.add_argument("--json", action="store_true", help="print the roles as a JSON list")
+
+    for name, assign in (("assign-role", True), ("unassign-role", False)):
+        change = leaf(name, _change_role(assign),
+                      f"{name.split('-')[0]} a role (made in the console) "
+                      f"{'to' if assign else 'from'} a user; the API key must be the app's "
+                      f"CloudCode key")
+        change.add_argument("user", metavar="USER", help="the user's identity value (email) or "
+                                                         "objectId")
+        change.add_argument("role", metavar="ROLE")
+
+    by_role = leaf("find-by-role", cmd_find_by_role, "list the users who have a role")
+    by_role.add_argument("role", metavar="ROLE")
+    by_role.add_argument("--load-roles", action="store_true",
+                         help="show each user's roles too")
+    by_role.add_argument("--json", action="store_true", help="print the users as JSON")
+
+    login_as = leaf("login-as", cmd_login_as,
+                    "log in as a user by objectId, without a password, and keep the session; "
+                    "the API key must be the app's CloudCode key")
+    login_as.add_argument("object_id", metavar="OBJECT_ID")
+    json_option(login_as)
+
+    url = leaf("confirmation-url", cmd_confirmation_url,
+               "print a fresh email confirmation link for a user whose email is not confirmed")
+    url.add_argument("identity", metavar="IDENTITY", help="the user's identity value (email)")
 
 
 def _exit_code(code: object) -> int:

@@ -43,6 +43,7 @@ class Backendless:
         retry: RetryPolicy | None = None,
         pool_size: int = C.DEFAULT_POOL_SIZE,
         max_concurrency: int | None = None,
+        server_key: bool = False,
         session: aiohttp.ClientSession | None = None,
         session_store: SessionStore | None = None,
         config: ClientConfig | None = None,
@@ -51,8 +52,8 @@ class Backendless:
             config = ClientConfig(
                 app_id=app_id, api_key=api_key, server_url=server_url, domain=domain,
                 timeout=Timeout.of(timeout), retry=retry or RetryPolicy(), pool_size=pool_size,
-                max_concurrency=max_concurrency)
-        elif any(v is not None for v in (app_id, api_key, domain, timeout, retry)):
+                max_concurrency=max_concurrency, server_key=server_key)
+        elif any(v is not None for v in (app_id, api_key, domain, timeout, retry)) or server_key:
             raise TypeError("give either config= or the individual settings, not both")
         self.config = config
         self.hooks = Hooks()

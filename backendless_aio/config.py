@@ -134,6 +134,9 @@ class ClientConfig:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     pool_size: int = attrs.field(default=C.DEFAULT_POOL_SIZE, validator=_at_least_one)
     max_concurrency: int | None = None
+    #: ``api_key`` is the app's CloudCode (Business Logic, device type BL) key, which may do
+    #: what client keys may not (:meth:`~backendless_aio.AsyncUserService.login_by_object_id`).
+    server_key: bool = False
 
     def __attrs_post_init__(self) -> None:
         _check_config(self)

@@ -43,6 +43,9 @@ class Outcome:
         self.duration_ms = 0.0
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# A bodyless POST goes out without Content-Type, as the official SDKs send it (aiohttp would
+# otherwise add application/octet-stream).
+_NO_BODY_SKIP = frozenset({"Content-Type"})
 # Connect-phase failures: the request provably never reached the server.
 _NEVER_SENT: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,)
 if hasattr(aiohttp, "ConnectionTimeoutError"):  # aiohttp >= 3.10
@@ -158,6 +161,7 @@ class Transport:
                     async with session.request(
                             request.method, URL(self._root + request.path, encoded=True),
                             data=request.body, headers=headers, timeout=client_timeout,
+                            skip_auto_headers=None if request.body is not None else _NO_BODY_SKIP,
                             allow_redirects=False) as resp:
                         status = resp.status
                         if status == 429 or status == 503:

@@ -693,13 +693,81 @@ class AsyncUserService:
         await self._send(request, timeout)
 
     def get_user_roles(self, callback: AsyncCallback[list[str]] | None = None, *,
+                       object_id: str | None = None,
                        timeout: TimeoutArg = None) -> Call[list[str]]:
-        """GET users/userroles: the roles of the logged-in user (or of an anonymous one)."""
-        return self._call(self._roles(timeout), callback)
+        """GET users/userroles: the roles of the logged-in user (or of an anonymous one): the
+        system role, then the roles assigned to the user. With ``object_id``, GET
+        users/userroles/{objectId}: that user's roles (another user's need the CloudCode key).
+        """
+        request = wire.user_roles() if object_id is None else wire.user_roles_of(object_id)
+        return self._call(self._roles(request, timeout), callback)
 
-    async def _roles(self, timeout: TimeoutArg) -> list[str]:
-        request = wire.user_roles()
+    async def _roles(self, request: wire.Request, timeout: TimeoutArg) -> list[str]:
         return wire.read_roles(request, await self._send(request, timeout))
+
+    # -- roles, login by objectId, email confirmation URLs --------------------------------------
+    def assign_role(self, identity: str | int, role: str,
+                    callback: AsyncCallback[None] | None = None, *,
+                    timeout: TimeoutArg = None) -> Call[None]:
+        """POST users/assignRole: give a role (made in the console) to the user with this
+        identity value (or objectId). Backendless allows it with the CloudCode key only (2011);
+        system roles cannot be assigned (2007), unknown roles fault 2005."""
+        request = wire.change_role(identity, role, assign=True)
+        return self._call(self._send_none(request, timeout), callback)
+
+    def unassign_role(self, identity: str | int, role: str,
+                      callback: AsyncCallback[None] | None = None, *,
+                      timeout: TimeoutArg = None) -> Call[None]:
+        """POST users/unassignRole: take a role from a user (CloudCode key only: 2011; a system
+        role faults 2008, an unknown role 2005)."""
+        request = wire.change_role(identity, role, assign=False)
+        return self._call(self._send_none(request, timeout), callback)
+
+    def find_by_role(self, role: str, callback: AsyncCallback[list[BackendlessUser]] | None = None,
+                     *, load_roles: bool = False,
+                     timeout: TimeoutArg = None) -> Call[list[BackendlessUser]]:
+        """GET users/role/{role}: the users who have a role (the server's first page); with
+        ``load_roles`` each user's ``roles`` property lists all their roles."""
+        if not isinstance(load_roles, bool):
+            raise ConfigurationError("load_roles must be True or False")
+        request = wire.find_by_role(role, load_roles)
+        return self._call(self._find_by_role(request, timeout), callback)
+
+    async def _find_by_role(self, request: wire.Request,
+                            timeout: TimeoutArg) -> list[BackendlessUser]:
+        found = wire.read_users(request, await self._send(request, timeout))
+        return [BackendlessUser._from_wire(item) for item in found]
+
+    def login_by_object_id(self, object_id: str,
+                           callback: AsyncCallback[BackendlessUser] | None = None, *,
+                           stay_logged_in: bool = False,
+                           timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+        """POST users/login with only ``{"objectId"}``: start a session as that user without
+        a password. Backendless allows it with the CloudCode key only (2014), so the client
+        refuses it (ConfigurationError, nothing sent) unless the app was made with
+        ``server_key=True``."""
+        return self._call(self._login_by_id(object_id, stay_logged_in, timeout), callback)
+
+    async def _login_by_id(self, object_id: str, stay_logged_in: bool,
+                           timeout: TimeoutArg) -> BackendlessUser:
+        if not self._transport.config.server_key:
+            raise ConfigurationError(
+                "login_by_object_id needs the app's CloudCode (BL) API key: make the app with "
+                "that key and server_key=True")
+        request = wire.login_by_object_id(object_id)
+        return await self._start_session(request, stay_logged_in, timeout)
+
+    def create_email_confirmation_url(self, identity: str,
+                                      callback: AsyncCallback[str] | None = None, *,
+                                      timeout: TimeoutArg = None) -> Call[str]:
+        """POST users/createEmailConfirmationURL/{identity}: a fresh confirmation link for a
+        user whose email is not confirmed yet (to send by your own means). Faults as resend:
+        3102 already confirmed, 3103 confirmation not required, 3104 no such user."""
+        request = wire.create_email_confirmation_url(identity)
+        return self._call(self._confirmation_url(request, timeout), callback)
+
+    async def _confirmation_url(self, request: wire.Request, timeout: TimeoutArg) -> str:
+        return wire.read_confirmation_url(request, await self._send(request, timeout))
 
     def verify_password(self, password: str, callback: AsyncCallback[bool] | None = None, *,
                         timeout: TimeoutArg = None) -> Call[bool]:

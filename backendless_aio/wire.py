@@ -430,6 +430,44 @@ def user_roles() -> Request:
                    None, Expect.JSON, idempotent=True)
 
 
+def user_roles_of(object_id: str) -> Request:
+    return Request("users.get_user_roles", "GET", Route.ROLES_OF_USER.value,
+                   "users/userroles/" + _segment(object_id, "the objectId"), None, Expect.JSON,
+                   idempotent=True, object_id=object_id)
+
+
+def change_role(identity: str | int, role: str, *, assign: bool) -> Request:
+    """POST users/assignRole or users/unassignRole with ``{user, roleName}``."""
+    if isinstance(identity, bool) or not isinstance(identity, str | int) or identity == "":
+        raise ConfigurationError("the user must be a non-empty identity value or objectId")
+    if not isinstance(role, str) or not role:
+        raise ConfigurationError("the role name must be a non-empty string")
+    route = Route.ASSIGN_ROLE if assign else Route.UNASSIGN_ROLE
+    operation = "users.assign_role" if assign else "users.unassign_role"
+    return Request(operation, "POST", route.value, route.value,
+                   dumps({"user": identity, "roleName": role}), Expect.EMPTY)
+
+
+def find_by_role(role: str, load_roles: bool) -> Request:
+    path = "users/role/" + _segment(role, "the role name")
+    if load_roles:
+        path += "?loadRoles=true"
+    return Request("users.find_by_role", "GET", Route.USERS_BY_ROLE.value, path, None,
+                   Expect.JSON, idempotent=True)
+
+
+def login_by_object_id(object_id: str) -> Request:
+    _segment(object_id, "the objectId")
+    return Request("users.login_by_object_id", "POST", Route.LOGIN.value, Route.LOGIN.value,
+                   dumps({"objectId": object_id}), Expect.SESSION, object_id=object_id)
+
+
+def create_email_confirmation_url(identity: str) -> Request:
+    return Request("users.create_email_confirmation_url", "POST", Route.CONFIRMATION_URL.value,
+                   "users/createEmailConfirmationURL/" + _segment(identity, "the identity"),
+                   None, Expect.JSON)
+
+
 def set_user_status(object_id: str, status: str) -> Request:
     return Request("users.set_user_status", "PUT", Route.STATUS.value,
                    f"users/{_segment(object_id, 'the objectId')}/status",
@@ -455,6 +493,21 @@ def read_roles(request: Request, data: Any) -> list[str]:
         raise MalformedResponse(f"{request.operation}: the answer is not a list of role names",
                                 operation=request.operation, route=request.log_route)
     return data
+
+
+def read_users(request: Request, data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, list) or not all(isinstance(u, dict) for u in data):
+        raise MalformedResponse(f"{request.operation}: the answer is not a list of users",
+                                operation=request.operation, route=request.log_route)
+    return data
+
+
+def read_confirmation_url(request: Request, data: Any) -> str:
+    url = data.get("confirmationURL") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url:
+        raise MalformedResponse(f"{request.operation}: the answer has no 'confirmationURL'",
+                                operation=request.operation, route=request.log_route)
+    return url
 
 
 def read_valid(request: Request, data: Any) -> bool:

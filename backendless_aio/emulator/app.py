@@ -20,7 +20,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from .._codes import USER_TOKEN_HEADER, Code
-from . import search
+from . import confirmation, console, data, roles, search
 from .errors import Fault, error_body
 from .faults import DEFAULT_HTML_PAGE, DEFAULT_NON_JSON_BODY, FaultRule
 from .service import Caller, UsersService
@@ -67,6 +67,7 @@ class Call:
     body: bytes
     query: MultiMapping[str]
     params: tuple[str, ...]
+    request: web.Request
 
 
 Handler = Callable[[Call], Awaitable[web.Response]]
@@ -85,7 +86,7 @@ async def _guest(call: Call) -> web.Response:
 
 
 async def _login(call: Call) -> web.Response:
-    return json_response(await call.service.login(call.body))
+    return json_response(await call.service.login(call.body, call.caller))
 
 
 async def _logout(call: Call) -> web.Response:
@@ -166,6 +167,42 @@ async def _status(call: Call) -> web.Response:
     return empty_response()
 
 
+async def _assign(call: Call) -> web.Response:
+    roles.change_role(call.service, call.body, call.caller, assign=True)
+    return empty_response()
+
+
+async def _unassign(call: Call) -> web.Response:
+    roles.change_role(call.service, call.body, call.caller, assign=False)
+    return empty_response()
+
+
+async def _by_role(call: Call) -> web.Response:
+    return json_response(roles.find_by_role(call.service, call.params[0], call.query, call.caller))
+
+
+async def _roles_of(call: Call) -> web.Response:
+    return json_response(roles.roles_of_user(call.service, call.params[0], call.caller))
+
+
+async def _confirmation_url(call: Call) -> web.Response:
+    origin = f"{call.request.scheme}://{call.request.host}"
+    return json_response(confirmation.create_url(call.service, call.params[0], origin))
+
+
+async def _data_save(call: Call) -> web.Response:
+    return json_response(await data.save(call.service, call.params[0], call.body, call.caller))
+
+
+async def _data_find(call: Call) -> web.Response:
+    return json_response(data.find(call.service, call.params[0], call.body, call.caller))
+
+
+async def _data_get(call: Call) -> web.Response:
+    table, object_id = call.params
+    return json_response(data.find_by_id(call.service, table, object_id, call.caller))
+
+
 _USERS_FIXED: dict[str, dict[str, Handler]] = {
     "register": {"POST": _register},
     "login": {"POST": _login},
@@ -174,11 +211,16 @@ _USERS_FIXED: dict[str, dict[str, Handler]] = {
     "verifypassword": {"POST": _verify},
     "verifypassowrd": {"POST": _verify},  # the JS SDK v8's spelling
     "userroles": {"GET": _roles},
+    "assignRole": {"POST": _assign},
+    "unassignRole": {"POST": _unassign},
 }
 _USERS_WITH_PARAM: dict[str, dict[str, Handler]] = {
     "isvalidusertoken": {"GET": _is_valid},
     "restorepassword": {"GET": _restore},
     "resendconfirmation": {"POST": _resend},
+    "createEmailConfirmationURL": {"POST": _confirmation_url},
+    "role": {"GET": _by_role},
+    "userroles": {"GET": _roles_of},
 }
 
 
@@ -201,24 +243,41 @@ def match_route(rest: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] |
                 return {"PUT": _status}, (rest[1],)
     if n >= 2 and rest[0] == "data" and rest[1].lower() == "users":
         if n == 2:
-            return {"GET": _find_get}, ()
+            return {"GET": _find_get, "PUT": _data_save}, (rest[1],)
         if n == 3:
             if rest[2] == "find":
                 return {"POST": _find_post}, ()
             if rest[2] == "count":
                 return {"POST": _count_post, "GET": _count_get}, ()
             return {"GET": _find_data}, (rest[2],)
+    if n >= 2 and rest[0] == "data":
+        return _match_data(rest)
     return None
 
 
-def resolve(
-    state: EmulatorState, raw_path: str, token: str | None
-) -> tuple[UsersService, Caller, list[str]]:
-    """The app's service, the caller and the route segments below the root, for either URL
-    form (`/{appId}/{apiKey}/...`, or `/api/...` for the default app)."""
+def _match_data(rest: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | None:
+    """The Data-service slice (data.py): save, a minimal find, a record by id."""
+    if len(rest) == 2:
+        return {"PUT": _data_save}, (rest[1],)
+    if len(rest) == 3 and rest[2] == "find":
+        return {"POST": _data_find}, (rest[1],)
+    if len(rest) == 3:
+        return {"GET": _data_get}, (rest[1], rest[2])
+    return None
+
+
+def path_segments(raw_path: str) -> list[str]:
     segments = [unquote(s) for s in raw_path.split("?", 1)[0].split("/")[1:]]
     if segments and segments[-1] == "":
         segments.pop()
+    return segments
+
+
+def resolve(
+    state: EmulatorState, segments: list[str], token: str | None
+) -> tuple[UsersService, Caller, list[str]]:
+    """The app's service, the caller and the route segments below the root, for either URL
+    form (`/{appId}/{apiKey}/...`, or `/api/...` for the default app)."""
     if segments and segments[0] == "api":
         return state.service, Caller(token=token), segments[1:]
     if len(segments) < 2:
@@ -235,7 +294,10 @@ async def answer(state: EmulatorState, request: web.Request, body: bytes) -> web
     """Process one request of the Users API; every outcome is a JSON (or empty) answer."""
     token = request.headers.get(USER_TOKEN_HEADER, "").strip() or None
     try:
-        service, caller, rest = resolve(state, request.raw_path, token)
+        segments = path_segments(request.raw_path)
+        if console.is_console_path(segments):  # before `/{appId}/{apiKey}/...`
+            return await console.answer(state, request, body, segments)
+        service, caller, rest = resolve(state, segments, token)
         route = match_route(rest)
         if route is None:
             raise Fault(404, f"Unknown route: {request.method} {'/'.join(rest)}", status=404)
@@ -248,7 +310,7 @@ async def answer(state: EmulatorState, request: web.Request, body: bytes) -> web
             )
             response.headers["Allow"] = allowed
             return response
-        call = Call(service, caller, body, request.query, params)
+        call = Call(service, caller, body, request.query, params, request)
         return await handler(call)
     except Fault as fault:
         return fault_response(fault)
@@ -357,8 +419,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         state.record(request.method, request.raw_path, request.headers, body)
 
     decision = state.faults.decide(request.method, request.path)
-    if decision.delay:
-        await asyncio.sleep(decision.delay)
+    delay = decision.delay + settings.latency
+    if delay:
+        await asyncio.sleep(delay)
     rule = decision.fault
     if rule is None:
         return await answer(state, request, body)
@@ -443,6 +506,18 @@ async def admin_clock(request: web.Request) -> web.Response:
     return json_response({"offset": state.clock.offset})
 
 
+async def confirm_email(request: web.Request) -> web.Response:
+    """A confirmation link, fetched (from a mail, a browser): confirms and shows a page."""
+    service = request.app[STATE].service_for(request.match_info["app_id"])
+    if service is None:
+        status, text = 404, "This confirmation link belongs to no application."
+    else:
+        status, text = confirmation.confirm(service, request.match_info["token"])
+    return web.Response(
+        status=status, text=confirmation.page(status, text), content_type="text/html"
+    )
+
+
 async def admin_unknown(request: web.Request) -> web.Response:
     return error_response(404, f"Unknown admin route: {request.method} {request.path}", status=404)
 
@@ -484,5 +559,8 @@ def create_app(
     app.router.add_post(f"{ADMIN_PREFIX}/clock", admin_clock)
     app.router.add_get(f"{ADMIN_PREFIX}/users/{{object_id}}", admin_user)
     app.router.add_route("*", f"{ADMIN_PREFIX}/{{tail:.*}}", admin_unknown)
+    app.router.add_get(
+        f"{confirmation.CONFIRMATION_PREFIX}/{{app_id}}/{{token}}", confirm_email
+    )
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

@@ -14,6 +14,8 @@ from .settings import (
     CROSS_USER_POLICIES,
     DEFAULT_API_KEY,
     DEFAULT_APP_ID,
+    DEFAULT_CONSOLE_LOGIN,
+    DEFAULT_CONSOLE_PASSWORD,
     DEFAULT_HOST,
     DEFAULT_LOCKOUT_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
@@ -148,6 +150,38 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         action="store_false",
         help="refuse logins (3000)",
     )
+    sessions.add_argument(
+        "--email-confirmation",
+        action="store_true",
+        help="new users stay EMAIL_CONFIRMATION_PENDING until their confirmation URL is fetched",
+    )
+    sessions.add_argument(
+        "--no-unconfirmed-login",
+        dest="unconfirmed_login",
+        action="store_false",
+        help="refuse logins of users whose email is not confirmed (3091), as the docs say",
+    )
+    sessions.add_argument(
+        "--strict",
+        action="store_true",
+        help=(
+            "Backendless's rules the default app relaxes: verify password only with the "
+            "CloudCode key (3122), resend confirmation only when required (3103/3102)"
+        ),
+    )
+    console = parser.add_argument_group("console API (/console/...)")
+    console.add_argument(
+        "--console-login",
+        default=DEFAULT_CONSOLE_LOGIN,
+        metavar="EMAIL",
+        help="the developer login of the console API (%(default)s)",
+    )
+    console.add_argument(
+        "--console-password",
+        default=DEFAULT_CONSOLE_PASSWORD,
+        metavar="PASSWORD",
+        help="the developer password of the console API (default: the e2e suite's)",
+    )
     other = parser.add_argument_group("other")
     other.add_argument(
         "--fast-password-hashing",
@@ -163,6 +197,11 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     other.add_argument(
         "--fault-seed", type=int, default=0, metavar="N", help="fault injection seed"
+    )
+    other.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS",
+        help="wait MS milliseconds before every API answer, like a network would (0); the "
+        "official e2e suite needs 1 or more",
     )
     other.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.set_defaults(func=run)
@@ -188,9 +227,15 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         lockout_seconds=args.lockout_seconds,
         registration_enabled=args.registration_enabled,
         login_enabled=args.login_enabled,
+        email_confirmation=args.email_confirmation,
+        unconfirmed_login=args.unconfirmed_login,
+        strict=args.strict,
+        console_login=args.console_login,
+        console_password=args.console_password,
         fast_password_hashing=args.fast_password_hashing,
         max_body_bytes=args.max_body_bytes,
         fault_seed=args.fault_seed,
+        latency=args.latency / 1000,
     )
 
 
@@ -242,6 +287,7 @@ def _announce(emulator: Emulator) -> None:
         f"  api key:       {settings.api_key}",
         f"  classic root:  {emulator.root_url}",
         f"  domain root:   {emulator.api_url}",
+        f"  console:       {emulator.url}/console (developer {settings.console_login})",
         f"  database:      {settings.db_path}",
     ]
     if settings.server_api_key is not None:

@@ -205,7 +205,7 @@ def _shape(user: dict[str, Any], props: tuple[str, ...] | None,
 
 def find(service: UsersService, caller: Caller, query: FindQuery) -> list[dict[str, Any]]:
     """One page of the users matching the query, shaped by props / excludeProps."""
-    service.caller_user(caller)
+    service.validate_session(caller)
     known = columns(service)
     _check_names(query.props or (), known)
     _check_names(query.exclude, known)
@@ -226,7 +226,7 @@ def find(service: UsersService, caller: Caller, query: FindQuery) -> list[dict[s
 
 def count(service: UsersService, caller: Caller, where_text: str | None) -> int:
     """How many users match the where clause (all of them without one)."""
-    service.caller_user(caller)
+    service.validate_session(caller)
     try:
         where = compile_where(where_text, columns(service))
     except QueryError as exc:

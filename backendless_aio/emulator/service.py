@@ -45,6 +45,7 @@ ACCOUNT_TYPE = "BACKENDLESS"
 #: The key kind of the CloudCode (Business Logic) API key.
 SERVER_KEY_KIND = "BL"
 TOKEN_MESSAGE = "Not existing user token - {token}. Relogin user to update your user token"
+REGISTRATION_DENIED = "User registration is denied for this version of application"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _MAX_PROPERTY_NAME = 255
 _FAST_HASH_PREFIX = "scrypt${}${}${}$".format(*FAST_COST)
@@ -103,6 +104,22 @@ def identity_key(value: Any) -> str | None:
     if isinstance(value, int | float):
         return str(value)
     return None
+
+
+def column_type(value: Any) -> str:
+    """The column type a flat value gives a new column of a Data table (`data.py`; Users
+    columns are typed by `schema.infer_type`)."""
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "INT"
+    if isinstance(value, float):
+        return "DOUBLE"
+    return "STRING"
+
+
+def _is_primitive(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _kind(value: Any) -> str:
@@ -245,9 +262,9 @@ class UsersService:
             return False
         return await self._check(password, stored)
 
-    def caller_user(self, caller: Caller) -> StoredUser | None:
-        """The user whose session the request carries (None without a token); a token that is
-        sent must be alive (3064)."""
+    def validate_session(self, caller: Caller) -> StoredUser | None:
+        """The user whose session the request carries, if it carries a token (3064 for a dead
+        one); for the other rooms (roles, data, confirmation, search)."""
         return self._session_user(caller, required=False)
 
     def _session_user(self, caller: Caller, *, required: bool) -> StoredUser | None:
@@ -256,10 +273,11 @@ class UsersService:
         return None if found is None else found[1]
 
     def _session(
-        self, caller: Caller, *, required: bool
+        self, caller: Caller, *, required: bool, disabled_ok: bool = False
     ) -> tuple[StoredSession, StoredUser] | None:
         """The session the request carries and its user (None without a token, unless
-        `required`); resets the session's inactivity clock."""
+        `required`); resets the session's inactivity clock. A disabled user's session only
+        lets the user log out (`disabled_ok`); anything else gets 3090."""
         token = caller.token
         if token is None:
             if required:
@@ -276,23 +294,40 @@ class UsersService:
         if user is None:
             self.store.delete_session(session)
             raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
+        if user.user_status == UserStatus.DISABLED.value and not disabled_ok:
+            raise Fault(Code.ACCOUNT_DISABLED, "User account is disabled")
         self.store.touch_session(session, now)
         return session, user
 
     def _check_values(self, props: dict[str, Any], code: int, what: str) -> None:
+        """Property names; the values are checked against their columns (`_typed`)."""
         for name in props:
             if not name or len(name) > _MAX_PROPERTY_NAME:
                 raise Fault(code, f"{what}: a property name must have 1 to 255 characters")
 
+    def check_values(self, props: dict[str, Any], code: int, what: str) -> None:
+        """For the other rooms (the Data slice's own tables, whose columns are not typed yet):
+        names, and flat values only (string, finite number, boolean, null)."""
+        self._check_values(props, code, what)
+        for name, value in props.items():
+            if not _is_primitive(value):
+                raise Fault(
+                    code,
+                    f"{what}: property '{name}' must be a string, number, boolean or null, "
+                    f"not {_kind(value)}",
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise Fault(code, f"{what}: property '{name}' must be a finite number")
+
     # -- register / login / logout -----------------------------------------------------------
 
-    async def register(self, body: bytes) -> dict[str, Any]:
+    async def register(self, body: bytes, *, data_api: bool = False) -> dict[str, Any]:
+        """POST users/register; with `data_api`, PUT data/Users (the Data service's way to
+        create a user: neither the registration switch nor email confirmation apply)."""
         what = "Unable to register user"
         settings = self.settings
-        if not settings.registration_enabled:
-            raise Fault(
-                Code.REGISTRATION_DISABLED, "User registration is disabled for this application"
-            )
+        if not settings.registration_enabled and not data_api:
+            raise Fault(Code.REGISTRATION_DISABLED, REGISTRATION_DENIED)
         data = parse_object(body, Code.REGISTER_GENERAL, what, empty_code=Code.REGISTER_NO_PASSWORD)
         if "id" in data:
             raise Fault(
@@ -336,30 +371,60 @@ class UsersService:
             for name in unknown:
                 del props[name]
         planned = self._typed(props, Code.REGISTER_GENERAL)
+        guest_id = data.get("objectId")
+        if guest_id is not None:
+            self._guest_to_upgrade(guest_id)
         if self.store.identity_taken(key):
             raise Fault(Code.USER_EXISTS, "User already exists.")
         password_hash = await self._hash(password)
-        object_id = new_object_id()
-        user = StoredUser(
-            object_id=object_id,
-            identity_key=key,
-            password_hash=password_hash,
-            created=self.clock.now_ms(),
-            updated=None,
-            last_login=None,
-            owner_id=object_id,
-            user_status=UserStatus.ENABLED.value,
-            props=props,
-        )
+        pending = settings.email_confirmation and not data_api
+        status = UserStatus.EMAIL_CONFIRMATION_PENDING if pending else UserStatus.ENABLED
         # typed again after the await: a concurrent request may have created a column meanwhile
         new_columns = self._typed(props, Code.REGISTER_GENERAL, planned)
+        if guest_id is not None:
+            # From here on nothing awaits: the guest is read and upgraded in one step.
+            guest = self._guest_to_upgrade(guest_id)
+            guest.identity_key = key
+            guest.password_hash = password_hash
+            guest.props = {**guest.props, **props}
+            guest.user_status = status.value
+            guest.updated = self.clock.now_ms()
+            user = guest
+        else:
+            object_id = new_object_id()
+            user = StoredUser(
+                object_id=object_id,
+                identity_key=key,
+                password_hash=password_hash,
+                created=self.clock.now_ms(),
+                updated=None,
+                last_login=None,
+                owner_id=object_id,
+                user_status=status.value,
+                props=props,
+            )
         try:
             with self.store.transaction():
                 self.store.add_columns(new_columns)
-                self.store.insert_user(user)
+                if guest_id is not None:
+                    self.store.save_user(user)
+                else:
+                    self.store.insert_user(user)
         except IdentityTaken:
             raise Fault(Code.USER_EXISTS, "User already exists.") from None
         return self.to_wire(user)
+
+    def _guest_to_upgrade(self, object_id: Any) -> StoredUser:
+        """The guest a registration names by objectId (a guest becomes a registered user)."""
+        user = self.store.get_user(object_id) if isinstance(object_id, str) else None
+        if user is None:
+            raise Fault(
+                Code.REGISTER_GENERAL,
+                f"Unable to register user: no guest user has the objectId {object_id!r}",
+            )
+        if user.user_status != UserStatus.GUEST.value:
+            raise Fault(Code.USER_EXISTS, "User already exists.")
+        return user
 
     def _logged_in(self, user: StoredUser, token: str) -> dict[str, Any]:
         answer = self.to_wire(user)
@@ -385,10 +450,12 @@ class UsersService:
             self.store.create_session(token, object_id, now)
         return self._logged_in(user, token)
 
-    async def login(self, body: bytes) -> dict[str, Any]:
+    async def login(self, body: bytes, caller: Caller | None = None) -> dict[str, Any]:
         settings = self.settings
         empty = "Either login or password is empty"
         data = parse_object(body, Code.EMPTY_LOGIN, "Unable to login")
+        if "objectId" in data and "login" not in data and "password" not in data:
+            return self._login_by_object_id(data["objectId"], caller or Caller())
         login, password = data.get("login"), data.get("password")
         if _blank(login) or _blank(password):
             raise Fault(Code.EMPTY_LOGIN, empty)
@@ -421,8 +488,35 @@ class UsersService:
                 user.locked_until = now + settings.lockout_seconds
             self.store.save_user(user)
             raise Fault(Code.INVALID_LOGIN, "Invalid login or password")
+        self._check_can_log_in(user)
+        return self._open_session(user, now)
+
+    def _check_can_log_in(self, user: StoredUser) -> None:
         if user.user_status == UserStatus.DISABLED.value:
             raise Fault(Code.ACCOUNT_DISABLED, "User account is disabled")
+        pending = user.user_status == UserStatus.EMAIL_CONFIRMATION_PENDING.value
+        if pending and not self.settings.unconfirmed_login:
+            raise Fault(
+                Code.ACCOUNT_STATUS_INVALID,
+                "Unable to login: the email address of the account is not confirmed yet",
+            )
+
+    def _login_by_object_id(self, object_id: Any, caller: Caller) -> dict[str, Any]:
+        """Login with only an objectId: the CloudCode (BL) key's privilege."""
+        if not caller.server:
+            raise Fault(
+                Code.LOGIN_BY_ID_NEEDS_SERVER_KEY,
+                "Login by object id is allowed only for Code Runner API key",
+            )
+        user = self.store.get_user(object_id) if isinstance(object_id, str) else None
+        if user is None or user.user_status == UserStatus.GUEST.value:
+            raise Fault(Code.INVALID_LOGIN, "Invalid login or password")
+        self._check_can_log_in(user)
+        return self._open_session(user, self.clock.now())
+
+    def _open_session(self, user: StoredUser, now: float) -> dict[str, Any]:
+        """A new session for `user`, as the multiple-logins policy allows (synchronous)."""
+        settings = self.settings
         token = new_token()
         with self.store.transaction():
             live = []
@@ -451,7 +545,7 @@ class UsersService:
         return self._logged_in(user, token)
 
     def logout(self, caller: Caller) -> None:
-        found = self._session(caller, required=False)
+        found = self._session(caller, required=False, disabled_ok=True)
         if found is not None:
             self.store.delete_session(found[0])
 
@@ -613,10 +707,38 @@ class UsersService:
     def restore_password(self, identity: str) -> None:
         self._by_identity(identity)
 
+    def confirmation_target(self, identity: str) -> StoredUser:
+        """The user a confirmation email (or URL) is for, with Backendless's resend faults."""
+        strict = self.settings.strict
+        if strict and not self.settings.email_confirmation:
+            raise Fault(
+                Code.CONFIRMATION_NOT_REQUIRED,
+                "Unable to send email confirmation: the app does not require email confirmation",
+            )
+        key = identity_key(identity)
+        user = None if key is None else self.store.find_by_identity(key)
+        if user is None:
+            raise Fault(
+                Code.CONFIRMATION_USER_NOT_FOUND,
+                "Unable to send email confirmation - user account with the email cannot be found",
+            )
+        if strict and user.user_status != UserStatus.EMAIL_CONFIRMATION_PENDING.value:
+            raise Fault(
+                Code.EMAIL_ALREADY_CONFIRMED,
+                "User has already confirmed the email address. Email confirmation will not be "
+                "sent",
+            )
+        return user
+
     def resend_confirmation(self, identity: str) -> None:
-        self._by_identity(identity)
+        self.confirmation_target(identity)
 
     async def verify_password(self, body: bytes, caller: Caller) -> dict[str, Any]:
+        if self.settings.strict and not caller.server:
+            raise Fault(
+                Code.VERIFY_PASSWORD_NEEDS_SERVER_KEY,
+                "Password verification allowed only from CloudCode",
+            )
         user = self._session_user(caller, required=True)
         assert user is not None
         data = parse_object(body, 400, "Unable to verify the password")
@@ -631,16 +753,16 @@ class UsersService:
         user = self._session_user(caller, required=False)
         if user is None:
             return ["NotAuthenticatedUser"]
-        if user.user_status == UserStatus.GUEST.value:
-            return ["GuestUser"]
-        return ["AuthenticatedUser"]
+        return self.roles_of(user)
+
+    def roles_of(self, user: StoredUser) -> list[str]:
+        """A user's system role, then the roles assigned to them."""
+        system = "GuestUser" if user.user_status == UserStatus.GUEST.value else "AuthenticatedUser"
+        return [system, *self.store.roles_of(user.object_id)]
 
     def set_status(self, object_id: str, body: bytes, caller: Caller) -> None:
         if not caller.server:
-            raise Fault(
-                Code.STATUS_NOT_ALLOWED,
-                "Changing the status of a user account requires the server-side API key",
-            )
+            raise Fault(Code.STATUS_NOT_ALLOWED, "Operation allowed only for BL logic.")
         data = parse_object(body, 400, "Unable to change the user status")
         status = data.get("userStatus")
         if status not in (UserStatus.ENABLED.value, UserStatus.DISABLED.value):
@@ -652,13 +774,15 @@ class UsersService:
             raise Fault(
                 Code.USER_NOT_FOUND, f"Unable to change the user status: no user has id {object_id}"
             )
-        user.user_status = str(status)
+        self.change_status(user, str(status))
+
+    def change_status(self, user: StoredUser, status: str) -> None:
+        """Set a user's status. A disabled user's sessions stay, but refuse everything except a
+        logout (3090), so the token that disabled its own account can still log out."""
+        user.user_status = status
         if status == UserStatus.ENABLED.value:
             user.failed_logins, user.locked_until = 0, None
-        with self.store.transaction():
-            self.store.save_user(user)
-            if status == UserStatus.DISABLED.value:
-                self.store.delete_user_sessions(object_id)
+        self.store.save_user(user)
 
     def info(self, caller: Caller) -> dict[str, Any]:
         return {

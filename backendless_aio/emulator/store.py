@@ -76,6 +76,42 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS roles (
+    app_id  TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    role_id TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS user_roles (
+    object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    app_id    TEXT NOT NULL,
+    role      TEXT NOT NULL,
+    PRIMARY KEY (object_id, role)
+);
+CREATE INDEX IF NOT EXISTS user_roles_by_role ON user_roles(app_id, role);
+CREATE TABLE IF NOT EXISTS confirmations (
+    token_hash TEXT PRIMARY KEY,
+    app_id     TEXT NOT NULL,
+    object_id  TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    created    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS data_tables (
+    app_id  TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS records (
+    object_id  TEXT PRIMARY KEY,
+    app_id     TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    table_name TEXT NOT NULL,
+    owner_id   TEXT,
+    created    INTEGER NOT NULL,
+    updated    INTEGER,
+    props      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_table ON records(app_id, table_name, created);
 """
 
 #: Version 1 (one app per file, plain-text tokens) is migrated in place on open.
@@ -271,7 +307,10 @@ class Store:
     def reset(self) -> None:
         """Delete every app with all its users, sessions and columns."""
         with self.transaction():
-            for table in ("sessions", "users", "columns", "api_keys", "apps"):
+            for table in (
+                "confirmations", "user_roles", "roles", "records", "data_tables",
+                "sessions", "users", "columns", "api_keys", "apps",
+            ):
                 self.db.execute(f"DELETE FROM {table}")  # noqa: S608 (constant names)
 
     # -- meta --------------------------------------------------------------------------------
@@ -341,8 +380,11 @@ class Store:
     def delete_app(self, app_id: str) -> bool:
         """Delete an app and everything it holds."""
         with self.transaction():
-            # sessions reference users, which the app's cascade deletes
-            self.db.execute("DELETE FROM sessions WHERE app_id = ?", (app_id,))
+            # sessions, roles and confirmations reference users, which the app's cascade deletes
+            for table in ("sessions", "user_roles", "confirmations"):
+                self.db.execute(
+                    f"DELETE FROM {table} WHERE app_id = ?", (app_id,)  # noqa: S608 (constants)
+                )
             cursor = self.db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,))
         return cursor.rowcount > 0
 
@@ -616,6 +658,164 @@ class AppStore:
                 "ON CONFLICT(app_id, table_name, name) DO NOTHING",
                 [(self.app_id, table, name, kind) for name, kind in columns.items()],
             )
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def roles(self) -> dict[str, str]:
+        """The app's own roles, oldest first: name -> role id."""
+        rows = self.db.execute(
+            "SELECT name, role_id FROM roles WHERE app_id = ? ORDER BY created, name",
+            (self.app_id,),
+        ).fetchall()
+        return {str(name): str(role_id) for name, role_id in rows}
+
+    def create_role(self, name: str, role_id: str, created: int) -> str:
+        """Create a role (an existing one is kept); its role id."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO roles(app_id, name, role_id, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(app_id, name) DO NOTHING",
+                (self.app_id, name, role_id, created),
+            )
+        return self.roles()[name]
+
+    def assign_role(self, object_id: str, role: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO user_roles(object_id, app_id, role) VALUES (?, ?, ?) "
+                "ON CONFLICT(object_id, role) DO NOTHING",
+                (object_id, self.app_id, role),
+            )
+
+    def unassign_role(self, object_id: str, role: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "DELETE FROM user_roles WHERE object_id = ? AND app_id = ? AND role = ?",
+                (object_id, self.app_id, role),
+            )
+
+    def roles_of(self, object_id: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT role FROM user_roles WHERE object_id = ? AND app_id = ? ORDER BY rowid",
+            (object_id, self.app_id),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def users_with_role(self, role: str) -> list[StoredUser]:
+        rows = self.db.execute(
+            f"SELECT {_PREFIXED_USER_COLUMNS} FROM users u "  # noqa: S608 (constant)
+            "JOIN user_roles r ON r.object_id = u.object_id "
+            "WHERE r.app_id = ? AND r.role = ? ORDER BY u.created, u.rowid",
+            (self.app_id, role),
+        ).fetchall()
+        return [_row_to_user(row) for row in rows]
+
+    def users(self, *, limit: int, offset: int = 0) -> list[StoredUser]:
+        """Users, oldest first, one page."""
+        rows = self.db.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE app_id = ? "  # noqa: S608 (constant)
+            "ORDER BY created, rowid LIMIT ? OFFSET ?",
+            (self.app_id, limit, offset),
+        ).fetchall()
+        return [_row_to_user(row) for row in rows]
+
+    # -- email confirmations -----------------------------------------------------------------
+
+    def add_confirmation(self, token: str, object_id: str, now: float) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO confirmations(token_hash, app_id, object_id, created) "
+                "VALUES (?, ?, ?, ?)",
+                (token_hash(token), self.app_id, object_id, now),
+            )
+
+    def take_confirmation(self, token: str) -> tuple[str, float] | None:
+        """The user id and creation time of a confirmation token, which is used up."""
+        key = token_hash(token)
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT object_id, created FROM confirmations WHERE token_hash = ? AND app_id = ?",
+                (key, self.app_id),
+            ).fetchone()
+            if row is None:
+                return None
+            self.db.execute("DELETE FROM confirmations WHERE token_hash = ?", (key,))
+        return str(row[0]), float(row[1])
+
+    # -- data tables (the Data service slice) ------------------------------------------------
+
+    def has_table(self, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM data_tables WHERE app_id = ? AND name = ?", (self.app_id, name)
+        ).fetchone()
+        return row is not None
+
+    def create_table(self, name: str, created: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO data_tables(app_id, name, created) VALUES (?, ?, ?) "
+                "ON CONFLICT(app_id, name) DO NOTHING",
+                (self.app_id, name, created),
+            )
+
+    def put_record(self, table: str, record: StoredRecord) -> None:
+        """Insert a record, or replace an existing one of the same table."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO records(object_id, app_id, table_name, owner_id, created, updated, "
+                "props) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(object_id) DO UPDATE SET "
+                "updated = excluded.updated, props = excluded.props",
+                (
+                    record.object_id,
+                    self.app_id,
+                    table,
+                    record.owner_id,
+                    record.created,
+                    record.updated,
+                    _dumps(record.props),
+                ),
+            )
+
+    def get_record(self, table: str, object_id: str) -> StoredRecord | None:
+        row = self.db.execute(
+            "SELECT object_id, owner_id, created, updated, props FROM records "
+            "WHERE object_id = ? AND app_id = ? AND table_name = ?",
+            (object_id, self.app_id, table),
+        ).fetchone()
+        return None if row is None else _row_to_record(row)
+
+    def records(self, table: str, *, limit: int, offset: int = 0) -> list[StoredRecord]:
+        rows = self.db.execute(
+            "SELECT object_id, owner_id, created, updated, props FROM records "
+            "WHERE app_id = ? AND table_name = ? ORDER BY created, rowid LIMIT ? OFFSET ?",
+            (self.app_id, table, limit, offset),
+        ).fetchall()
+        return [_row_to_record(row) for row in rows]
+
+
+@attrs.define(kw_only=True)
+class StoredRecord:
+    """One record of a data table other than Users."""
+
+    object_id: str
+    owner_id: str | None
+    created: int
+    updated: int | None
+    props: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _row_to_record(row: tuple[Any, ...]) -> StoredRecord:
+    props = orjson.loads(row[4])
+    return StoredRecord(
+        object_id=row[0],
+        owner_id=row[1],
+        created=row[2],
+        updated=row[3],
+        props=props if isinstance(props, dict) else {},
+    )
+
+
+_PREFIXED_USER_COLUMNS = ", ".join(f"u.{name.strip()}" for name in _USER_COLUMNS.split(","))
 
 
 def _loads_dict(text: str) -> dict[str, Any]:
