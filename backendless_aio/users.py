@@ -575,14 +575,18 @@ class AsyncUserService:
 
     async def _find(self, request: wire.Request, timeout: TimeoutArg) -> list[BackendlessUser]:
         users = query.read_users(request, await self._send(request, timeout))
-        types = self._types
-        for user in users:  # DATETIME columns read as datetimes, as on every read path
-            if not types.known.issuperset(user._props) and types.needs_refresh(user._props):
-                await self._learn_types(user._props)
-        if types.dates:
-            for user in users:
-                types.convert(user._props)
+        await self._typed_all([user._props for user in users])
         return users
+
+    async def _typed_all(self, items: list[dict[str, Any]]) -> None:
+        """Users of a list answer with their DATETIME columns read as datetimes (in place)."""
+        types = self._types
+        for data in items:
+            if not types.known.issuperset(data) and types.needs_refresh(data):
+                await self._learn_types(data)
+        if types.dates:
+            for data in items:
+                types.convert(data)
 
     def count(self, where: str | None = None, callback: AsyncCallback[int] | None = None, *,
               timeout: TimeoutArg = None) -> Call[int]:
@@ -736,6 +740,7 @@ class AsyncUserService:
     async def _find_by_role(self, request: wire.Request,
                             timeout: TimeoutArg) -> list[BackendlessUser]:
         found = wire.read_users(request, await self._send(request, timeout))
+        await self._typed_all(found)
         return [BackendlessUser._from_wire(item) for item in found]
 
     def login_by_object_id(self, object_id: str,

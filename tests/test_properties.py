@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_roles_client import ROLE, console_app
+from test_roles_client import client as role_client
 
 import backendless_aio as bl
 from backendless_aio.emulator import Emulator, EmulatorSettings
@@ -249,3 +252,17 @@ async def test_numbers_this_client_wrote_need_no_question(app: bl.Backendless,
     await app.users.find_by_id(me.object_id or "")
     assert describes(emu) == 0
     assert me.get_property("score") == 7 and me.get_property("level") == 3
+
+
+async def test_the_role_and_object_id_read_paths_give_datetimes_too(
+        emulator: Emulator, emu_http: aiohttp.ClientSession) -> None:
+    app_id, keys = await console_app(emulator, emu_http)
+    async with role_client(emulator, app_id, keys["JS"]) as app, \
+            role_client(emulator, app_id, keys["BL"], server_key=True) as admin:
+        await app.users.register({"email": "r@example.com", "password": PASSWORD,
+                                  "birthday": WHEN})
+        await admin.users.assign_role("r@example.com", ROLE)
+        (found,) = await admin.users.find_by_role(ROLE)
+        assert found.get_property("birthday") == WHEN
+        me = await admin.users.login_by_object_id(found.object_id or "")
+        assert me.get_property("birthday") == WHEN
