@@ -176,19 +176,25 @@ class PropertyTypes:
                       sent: Mapping[str, Any] | None = None) -> bool:
         """Whether ``data`` holds an integer in a column of unknown type.
 
-        An integer this client itself sent (``sent``) and got back unchanged is taken as a
-        number column, without asking: it reads back as what was written.
+        Columns with a value that is neither an integer nor null cannot be DATETIME (whose
+        values arrive as integers): they become known here. An integer this client itself sent
+        (``sent``) and got back unchanged is taken as a number column, without asking: it reads
+        back as what was written. Null columns stay unknown until a value shows up.
         """
         known = self.known
         if known.issuperset(data):
             return False
-        for name, value in data.items():
-            if type(value) is int and name not in known:
+        asking = False
+        for name in data.keys() - known:
+            value = data[name]
+            if type(value) is int:
                 if sent is not None and type(sent.get(name)) is int and sent[name] == value:
                     known.add(name)
-                    continue
-                return True
-        return False
+                else:
+                    asking = True
+            elif value is not None:
+                known.add(name)
+        return asking
 
     def learn(self, columns: Iterable[tuple[str, str]]) -> None:
         """Take (name, type) pairs as ``describe_user_class`` lists them."""
