@@ -16,6 +16,8 @@ from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
+from attrs import AttrsInstance
+
 from . import logs
 from ._codes import UserStatus
 from ._constants import DEFAULT_FIND_ALL_PAGE_SIZE, DEFAULT_PAGE_SIZE
@@ -33,6 +35,7 @@ __all__ = ["BlockingBackendless", "BlockingUserService"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Event)
+M = TypeVar("M", bound=AttrsInstance)
 
 _CLOSE_TIMEOUT = 30.0
 
@@ -302,7 +305,9 @@ class BlockingUserService:
         user: BackendlessUser | Mapping[str, Any],
         callback: None = None,
         *,
+        password: str | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def register(
@@ -310,17 +315,63 @@ class BlockingUserService:
         user: BackendlessUser | Mapping[str, Any],
         callback: AsyncCallback[BackendlessUser],
         *,
+        password: str | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def register(
         self,
-        user: BackendlessUser | Mapping[str, Any],
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        user: BackendlessUser | Mapping[str, Any] | AttrsInstance,
+        callback: None = None,
         *,
+        password: str | None = None,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def register(
+        self,
+        user: BackendlessUser | Mapping[str, Any] | AttrsInstance,
+        callback: AsyncCallback[M],
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    @overload
+    def register(
+        self,
+        user: M,
+        callback: None = None,
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: None = None,
+    ) -> M: ...
+    @overload
+    def register(
+        self,
+        user: M,
+        callback: AsyncCallback[M],
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: None = None,
+    ) -> Future[M]: ...
+    def register(
+        self,
+        user: Any,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.register`."""
-        return self._portal.run(self._service.register, user, callback, timeout=timeout)
+        return self._portal.run(
+            self._service.register, user, callback, password=password, timeout=timeout, model=model
+        )
 
     @overload
     def login(
@@ -331,6 +382,7 @@ class BlockingUserService:
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def login(
@@ -341,16 +393,40 @@ class BlockingUserService:
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def login(
         self,
         login: str,
         password: str,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        callback: None = None,
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def login(
+        self,
+        login: str,
+        password: str,
+        callback: AsyncCallback[M],
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    def login(
+        self,
+        login: str,
+        password: str,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.login`."""
         return self._portal.run(
             self._service.login,
@@ -359,6 +435,7 @@ class BlockingUserService:
             callback,
             stay_logged_in=stay_logged_in,
             timeout=timeout,
+            model=model,
         )
 
     @overload
@@ -399,7 +476,12 @@ class BlockingUserService:
 
     @overload
     def update(
-        self, user: BackendlessUser, callback: None = None, *, timeout: TimeoutArg = None
+        self,
+        user: BackendlessUser,
+        callback: None = None,
+        *,
+        timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def update(
@@ -408,20 +490,53 @@ class BlockingUserService:
         callback: AsyncCallback[BackendlessUser],
         *,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def update(
         self,
-        user: BackendlessUser,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        user: BackendlessUser | AttrsInstance,
+        callback: None = None,
         *,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def update(
+        self,
+        user: BackendlessUser | AttrsInstance,
+        callback: AsyncCallback[M],
+        *,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    @overload
+    def update(
+        self, user: M, callback: None = None, *, timeout: TimeoutArg = None, model: None = None
+    ) -> M: ...
+    @overload
+    def update(
+        self, user: M, callback: AsyncCallback[M], *, timeout: TimeoutArg = None, model: None = None
+    ) -> Future[M]: ...
+    def update(
+        self,
+        user: Any,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.update`."""
-        return self._portal.run(self._service.update, user, callback, timeout=timeout)
+        return self._portal.run(self._service.update, user, callback, timeout=timeout, model=model)
 
     @overload
     def get_current_user(
-        self, callback: None = None, *, reload: bool = False, timeout: TimeoutArg = None
+        self,
+        callback: None = None,
+        *,
+        reload: bool = False,
+        timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser | None: ...
     @overload
     def get_current_user(
@@ -430,17 +545,37 @@ class BlockingUserService:
         *,
         reload: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser | None]: ...
+    @overload
     def get_current_user(
         self,
-        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        callback: None = None,
         *,
         reload: bool = False,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        model: type[M],
+    ) -> M | None: ...
+    @overload
+    def get_current_user(
+        self,
+        callback: AsyncCallback[M | None],
+        *,
+        reload: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M | None]: ...
+    def get_current_user(
+        self,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        reload: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.get_current_user`."""
         return self._portal.run(
-            self._service.get_current_user, callback, reload=reload, timeout=timeout
+            self._service.get_current_user, callback, reload=reload, timeout=timeout, model=model
         )
 
     @overload
@@ -463,6 +598,7 @@ class BlockingUserService:
         *,
         props: Iterable[str] | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def find_by_id(
@@ -472,18 +608,40 @@ class BlockingUserService:
         *,
         props: Iterable[str] | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def find_by_id(
         self,
         object_id: str,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        callback: None = None,
         *,
         props: Iterable[str] | None = None,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def find_by_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[M],
+        *,
+        props: Iterable[str] | None = None,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    def find_by_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        props: Iterable[str] | None = None,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.find_by_id`."""
         return self._portal.run(
-            self._service.find_by_id, object_id, callback, props=props, timeout=timeout
+            self._service.find_by_id, object_id, callback, props=props, timeout=timeout, model=model
         )
 
     @overload

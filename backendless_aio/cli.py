@@ -38,6 +38,7 @@ from .errors import (
 from .models import BackendlessUser
 from .sessions import FileSessionStore
 from .users import AsyncUserService
+from .values import READ_ONLY, check_value
 
 __all__ = [
     "Connection",
@@ -325,6 +326,13 @@ def _properties(args: argparse.Namespace) -> dict[str, Any]:
         if key in props:
             raise UsageError(f"{key!r} is both set and unset")
         props[key] = None
+    for key, value in props.items():  # refused here, before anything is sent
+        if key in READ_ONLY:
+            raise UsageError(f"{key!r} is a system property, set by the server: it is read-only")
+        try:
+            props[key] = check_value(key, value)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
     return props
 
 

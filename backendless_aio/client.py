@@ -15,6 +15,7 @@ from .events import Event, Hooks
 from .sessions import MemorySessionStore, SessionState, SessionStore
 from .transport import Transport
 from .users import AsyncUserService
+from .values import PropertyTypes
 
 __all__ = ["Backendless"]
 
@@ -62,7 +63,8 @@ class Backendless:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.users = AsyncUserService(self._transport, Hooks(parent=self.hooks),
                                       self.session_store,
-                                      self._tasks, SessionState(key=C.DEFAULT_SESSION_KEY))
+                                      self._tasks, SessionState(key=C.DEFAULT_SESSION_KEY),
+                                      PropertyTypes())
 
     def with_options(self, **changes: Any) -> ClientConfig:
         """A copy of this app's settings with some changed (``attrs.evolve``)."""

@@ -37,6 +37,7 @@ __all__ = [
     "MissingIdentity",
     "MissingPassword",
     "OperationCancelled",
+    "PropertyTypeMismatch",
     "RateLimited",
     "RegistrationDisabled",
     "RequestTooLarge",
@@ -472,6 +473,23 @@ class MalformedResponse(TransportError):
 
 class UnexpectedStatus(MalformedResponse):
     """An HTTP error status whose body is not a Backendless fault (e.g. a proxy's 502 page)."""
+
+
+class PropertyTypeMismatch(BackendlessError, TypeError):
+    """A property value does not fit a typed model's field (``model=``): the server sent
+    something else than the field's type says, or nothing for a field without a default.
+
+    ``model`` is the class name, ``property`` the property name, ``expected`` the field's type
+    and ``got`` the name of the type that came (``"missing"`` when the property was absent).
+    """
+
+    def __init__(self, message: str, *, model: str, property: str, expected: str,
+                 got: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.property = property
+        self.expected = expected
+        self.got = got
 
 
 class OperationCancelled(BackendlessError):

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from typing import Any, TypeVar, overload
 
-from . import logs, query, wire
+import attrs
+from attrs import AttrsInstance
+
+from . import logs, query, typed, wire
 from ._codes import USER_TOKEN_KEY, Route, UserStatus
 from ._constants import DEFAULT_FIND_ALL_PAGE_SIZE, DEFAULT_PAGE_SIZE, DEFAULT_SESSION_KEY
 from ._secret import secret
 from .callbacks import AsyncCallback, Call
 from .config import Timeout
 from .errors import (
+    BackendlessError,
     BackendlessFault,
     ConfigurationError,
     EmptyLogin,
@@ -34,12 +39,15 @@ from .events import (
 from .models import BackendlessUser
 from .sessions import SessionState, SessionStore, StoredSession
 from .transport import Outcome, Transport
+from .values import PropertyTypes
 from .wire import UserClassProperty
 
 __all__ = ["AsyncUserService"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Event)
+#: A typed user model: any attrs class (see typed.py).
+M = TypeVar("M", bound=AttrsInstance)
 TimeoutArg = Timeout | float | None
 
 
@@ -54,16 +62,19 @@ class AsyncUserService:
     Each takes ``timeout=`` (seconds, or a :class:`~backendless_aio.Timeout`) for that call.
     """
 
-    __slots__ = ("_hooks", "_reload", "_state", "_store", "_tasks", "_transport")
+    __slots__ = ("_hooks", "_reload", "_state", "_store", "_tasks", "_transport", "_types")
 
     def __init__(self, transport: Transport, hooks: Hooks, store: SessionStore,
-                 tasks: set[asyncio.Task[Any]], state: SessionState | None = None) -> None:
+                 tasks: set[asyncio.Task[Any]], state: SessionState | None = None,
+                 types: PropertyTypes | None = None) -> None:
         self._transport = transport
         self._hooks = hooks
         self._store = store
         self._tasks = tasks
         self._state = state if state is not None else SessionState(key=DEFAULT_SESSION_KEY)
         self._reload: asyncio.Task[BackendlessUser | None] | None = None
+        #: The app's knowledge of the Users class's column types, shared by its scopes.
+        self._types = types if types is not None else PropertyTypes()
 
     # -- scopes ---------------------------------------------------------------------------------
     def session(self, key: str | None = None, *, user_token: str | None = None,
@@ -81,7 +92,7 @@ class AsyncUserService:
                              user_token=None if user_token is None else secret(user_token),
                              object_id=object_id)
         return AsyncUserService(self._transport, Hooks(parent=self._hooks.root), self._store,
-                                self._tasks, state)
+                                self._tasks, state, self._types)
 
     def on(self, event_type: type[E], handler: Any) -> Any:
         """Subscribe to events of this scope only; returns the unsubscribe function."""
@@ -189,26 +200,120 @@ class AsyncUserService:
     async def _emit(self, event: Event) -> None:
         await self._hooks.emit(event)
 
+    # -- property types -------------------------------------------------------------------------
+    async def _typed(self, data: dict[str, Any],
+                     sent: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A user answer with its DATETIME columns read as datetimes (in place). The column
+        types are asked for only when an integer shows up in a column not seen before."""
+        types = self._types
+        if not types.known.issuperset(data) and types.needs_refresh(data, sent):
+            await self._learn_types(data)
+        if types.dates:
+            types.convert(data)
+        return data
+
+    async def _learn_types(self, data: dict[str, Any]) -> None:
+        types = self._types
+        task = types.refreshing
+        if task is None or task.done():
+            task = types.refreshing = asyncio.get_running_loop().create_task(self._fetch_types())
+        await asyncio.shield(task)
+        if types.needs_refresh(data):  # not listed, or the request failed: do not ask again
+            types.give_up(data)
+
+    async def _fetch_types(self) -> None:
+        request = wire.describe_user_class()
+        try:
+            answer = await self._transport.send(request, None, self._hooks, None, None)
+            columns = wire.read_properties(request, answer)
+        except BackendlessError as exc:
+            logs.emit("property_types_failed", {"operation": request.operation,
+                                                "error": type(exc).__name__},
+                      level="warning")
+            return
+        self._types.learn((column.name, column.type) for column in columns)
+
     # -- register / login / logout --------------------------------------------------------------
+    @overload
     def register(self, user: BackendlessUser | Mapping[str, Any],
                  callback: AsyncCallback[BackendlessUser] | None = None, *,
-                 timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+                 password: str | None = None, timeout: TimeoutArg = None,
+                 model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def register(self, user: BackendlessUser | Mapping[str, Any] | AttrsInstance,
+                 callback: AsyncCallback[M] | None = None, *, password: str | None = None,
+                 timeout: TimeoutArg = None, model: type[M]) -> Call[M]: ...
+    @overload
+    def register(self, user: M, callback: AsyncCallback[M] | None = None, *,
+                 password: str | None = None, timeout: TimeoutArg = None,
+                 model: None = None) -> Call[M]: ...
+    def register(self, user: Any, callback: AsyncCallback[Any] | None = None, *,
+                 password: str | None = None, timeout: TimeoutArg = None,
+                 model: type[Any] | None = None) -> Call[Any]:
         """POST users/register: store a new user (this does not log in).
 
         The given BackendlessUser gets the server's answer merged in (objectId, created...) and
-        is returned; a mapping gives a new BackendlessUser.
+        is returned; a mapping gives a new BackendlessUser. A model instance (an attrs class)
+        sends its fields that differ from their defaults and gives a new instance; ``model=``
+        returns the answer as that class. ``password=`` sets the password (a model holds none).
         """
-        return self._call(self._register(user, timeout), callback)
+        if password is not None:
+            password = secret(password) if isinstance(password, str) else password
+        if not isinstance(user, BackendlessUser | Mapping):
+            model = model or type(user)
+            return self._call(self._modelled(self._register_model(user, password, timeout),
+                                             model), callback)
+        coro = self._register(user, timeout, password)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback)
+        return self._call(coro, callback)
+
+    async def _register_model(self, instance: Any, password: str | None,
+                              timeout: TimeoutArg) -> BackendlessUser:
+        return await self._register(self._as_user(instance, "register"), timeout, password)
+
+    # -- typed models -----------------------------------------------------------------------------
+    @staticmethod
+    def _as_user(instance: Any, operation: str) -> BackendlessUser:
+        """A model instance as a BackendlessUser whose changes are the instance's changes."""
+        if not attrs.has(type(instance)):
+            raise TypeError(f"{operation} takes a BackendlessUser or an attrs model instance, "
+                            f"not {type(instance).__name__}")
+        object_id, changes = typed.changes(instance)  # checked as set_property checks
+        password = changes.pop("password", None)
+        user = BackendlessUser._from_wire({} if object_id is None else {"objectId": object_id})
+        user._props.update(changes)
+        user._changed.update(changes)
+        user._dated = any(isinstance(value, _dt.datetime) for value in changes.values())
+        if password is not None:
+            user.password = password
+        return user
+
+    @staticmethod
+    async def _modelled(coro: Awaitable[BackendlessUser], model: type[M]) -> M:
+        user = await coro
+        return typed.from_wire(model, user._props)
+
+    @staticmethod
+    async def _modelled_or_none(coro: Awaitable[BackendlessUser | None],
+                                model: type[M]) -> M | None:
+        user = await coro
+        return None if user is None else typed.from_wire(model, user._props)
 
     async def _register(self, user: BackendlessUser | Mapping[str, Any],
-                        timeout: TimeoutArg) -> BackendlessUser:
+                        timeout: TimeoutArg, password: str | None = None) -> BackendlessUser:
         if not isinstance(user, BackendlessUser):
             user = BackendlessUser(user)
+        if password is not None:
+            user.password = password
         body = {**user._props, **user._changes()}
-        request = wire.register(body)
+        sent, dated = self._types.encode(body)
+        request = wire.register(sent)
         outcome = Outcome() if self._hooks.wants(UserRegistered) else None
         data = await self._send(request, timeout, outcome)
-        user._merge_answer(data, body)
+        if dated:
+            self._types.created(name for name in dated if type(data.get(name)) is int)
+        user._merge_answer(await self._typed(data, body), body)
         user._mark_clean()
         if outcome is not None:
             await self._emit(UserRegistered(operation=request.operation,
@@ -217,10 +322,19 @@ class AsyncUserService:
                                             duration_ms=outcome.duration_ms))
         return user
 
+    @overload
     def login(self, login: str, password: str,
               callback: AsyncCallback[BackendlessUser] | None = None, *,
-              stay_logged_in: bool = False, timeout: TimeoutArg = None) -> Call[BackendlessUser]:
-        """POST users/login: start this scope's session; returns the user.
+              stay_logged_in: bool = False, timeout: TimeoutArg = None,
+              model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def login(self, login: str, password: str, callback: AsyncCallback[M] | None = None, *,
+              stay_logged_in: bool = False, timeout: TimeoutArg = None,
+              model: type[M]) -> Call[M]: ...
+    def login(self, login: str, password: str, callback: AsyncCallback[Any] | None = None, *,
+              stay_logged_in: bool = False, timeout: TimeoutArg = None,
+              model: type[Any] | None = None) -> Call[Any]:
+        """POST users/login: start this scope's session; returns the user (as ``model``).
 
         ``stay_logged_in`` saves the token and objectId in the app's session store, so that
         :meth:`restore` can resume the session after a restart. If the store fails (e.g.
@@ -229,7 +343,10 @@ class AsyncUserService:
         """
         if isinstance(password, str):
             password = secret(password)
-        return self._call(self._login(login, password, stay_logged_in, timeout), callback)
+        coro = self._login(login, password, stay_logged_in, timeout)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback)
+        return self._call(coro, callback)
 
     async def _login(self, login: str, password: str, stay_logged_in: bool,
                      timeout: TimeoutArg) -> BackendlessUser:
@@ -256,7 +373,7 @@ class AsyncUserService:
         outcome = Outcome() if self._hooks.wants(UserLoggedIn) else None
         data = await self._send(request, timeout, outcome)
         token = secret(data.pop(USER_TOKEN_KEY))
-        user = BackendlessUser._from_wire(data)
+        user = BackendlessUser._from_wire(await self._typed(data))
         state = self._state
         state.set(token, user)
         state.persistent = False
@@ -332,14 +449,26 @@ class AsyncUserService:
         return True
 
     # -- the current user -----------------------------------------------------------------------
+    @overload
     def get_current_user(self, callback: AsyncCallback[BackendlessUser | None] | None = None,
-                         *, reload: bool = False,
-                         timeout: TimeoutArg = None) -> Call[BackendlessUser | None]:
+                         *, reload: bool = False, timeout: TimeoutArg = None,
+                         model: None = None) -> Call[BackendlessUser | None]: ...
+    @overload
+    def get_current_user(self, callback: AsyncCallback[M | None] | None = None, *,
+                         reload: bool = False, timeout: TimeoutArg = None,
+                         model: type[M]) -> Call[M | None]: ...
+    def get_current_user(self, callback: AsyncCallback[Any] | None = None, *,
+                         reload: bool = False, timeout: TimeoutArg = None,
+                         model: type[Any] | None = None) -> Call[Any]:
         """The logged-in user; loaded from the server when not known yet or ``reload``.
 
-        Concurrent calls share one request. None when nobody is logged in.
+        Concurrent calls share one request. None when nobody is logged in. With ``model=``, a
+        new instance of that class built from the cached user (each call gives its own).
         """
-        return self._call(self._get_current_user(reload, timeout), callback)
+        coro = self._get_current_user(reload, timeout)
+        if model is not None:
+            return self._call(self._modelled_or_none(coro, model), callback)
+        return self._call(coro, callback)
 
     async def _get_current_user(self, reload: bool,
                                 timeout: TimeoutArg) -> BackendlessUser | None:
@@ -355,7 +484,7 @@ class AsyncUserService:
         return await asyncio.shield(task)
 
     async def _load_current(self, object_id: str, timeout: TimeoutArg) -> BackendlessUser | None:
-        data = await self._send(wire.find_by_id(object_id), timeout)
+        data = await self._typed(await self._send(wire.find_by_id(object_id), timeout))
         state = self._state
         if state.object_id != object_id:  # logged out or in as somebody else meanwhile
             return state.user
@@ -381,16 +510,35 @@ class AsyncUserService:
         return result
 
     # -- update ---------------------------------------------------------------------------------
+    @overload
     def update(self, user: BackendlessUser,
                callback: AsyncCallback[BackendlessUser] | None = None, *,
-               timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+               timeout: TimeoutArg = None, model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def update(self, user: BackendlessUser | AttrsInstance,
+               callback: AsyncCallback[M] | None = None, *, timeout: TimeoutArg = None,
+               model: type[M]) -> Call[M]: ...
+    @overload
+    def update(self, user: M, callback: AsyncCallback[M] | None = None, *,
+               timeout: TimeoutArg = None, model: None = None) -> Call[M]: ...
+    def update(self, user: Any, callback: AsyncCallback[Any] | None = None, *,
+               timeout: TimeoutArg = None, model: type[Any] | None = None) -> Call[Any]:
         """PUT users/{objectId}: send the properties changed since the user was loaded.
 
         The server's answer (the whole stored user) is merged into ``user``, which is returned.
         Refused before any request when this scope is logged out (3028, like the server) or the
-        user has no objectId.
+        user has no objectId. A model instance (an attrs class) sends the fields changed since
+        it was loaded and gives a new instance of its class (or of ``model``).
         """
-        return self._call(self._update(user, timeout), callback)
+        if isinstance(user, BackendlessUser):
+            if model is None:
+                return self._call(self._update(user, timeout), callback)
+            return self._call(self._modelled(self._update(user, timeout), model), callback)
+        return self._call(self._update_model(user, model or type(user), timeout), callback)
+
+    async def _update_model(self, instance: Any, model: type[M], timeout: TimeoutArg) -> M:
+        user = await self._update(self._as_user(instance, "update"), timeout)
+        return typed.from_wire(model, user._props)
 
     async def _update(self, user: BackendlessUser, timeout: TimeoutArg) -> BackendlessUser:
         if not isinstance(user, BackendlessUser):
@@ -408,7 +556,13 @@ class AsyncUserService:
                 "User not logged in or wrong user id: log in before updating",
                 operation=refused.operation, route=refused.log_route), refused)
         changes = user._changes()
-        request = wire.update(object_id, changes, wire.dumps(changes))
+        types = self._types
+        if user._dated:
+            sent, dated = types.encode(changes)
+            request = wire.update(object_id, changes, wire.dumps(sent))
+        else:
+            dated = None
+            request = wire.update(object_id, changes, wire.dumps(changes))
         outcome = Outcome() if self._hooks.wants(UserUpdated) else None
         token = state.user_token
         try:  # _send inlined: this is the hot path
@@ -421,12 +575,20 @@ class AsyncUserService:
             raise
         if state.renew_at is not None and state.renew_at <= time.monotonic():
             await self._renew()
+        if dated:
+            types.created(name for name in dated if type(data.get(name)) is int)
+        if not types.known.issuperset(data) and types.needs_refresh(data, changes):
+            await self._learn_types(data)
+        if types.dates:
+            types.convert(data)
         current = state.user
         if current is not None and current is not user and current.object_id == object_id:
             current._merge_answer(dict(data), {})
         user._merge_answer(data, changes)
         if user._password is not None and user._password is changes.get("password"):
             user._password = None
+        if dated is not None and not user._changed:
+            user._dated = False
         if outcome is not None:
             await self._emit(UserUpdated(operation=request.operation, route=request.log_route,
                                          object_id=object_id,
@@ -436,16 +598,27 @@ class AsyncUserService:
         return user
 
     # -- the rest of the contract ---------------------------------------------------------------
+    @overload
     def find_by_id(self, object_id: str, callback: AsyncCallback[BackendlessUser] | None = None,
-                   *, props: Iterable[str] | None = None,
-                   timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+                   *, props: Iterable[str] | None = None, timeout: TimeoutArg = None,
+                   model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def find_by_id(self, object_id: str, callback: AsyncCallback[M] | None = None, *,
+                   props: Iterable[str] | None = None, timeout: TimeoutArg = None,
+                   model: type[M]) -> Call[M]: ...
+    def find_by_id(self, object_id: str, callback: AsyncCallback[Any] | None = None, *,
+                   props: Iterable[str] | None = None, timeout: TimeoutArg = None,
+                   model: type[Any] | None = None) -> Call[Any]:
         """GET data/Users/{objectId} (or users/{objectId}?props=... with ``props``)."""
-        return self._call(self._find_by_id(object_id, props, timeout), callback)
+        coro = self._find_by_id(object_id, props, timeout)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback)
+        return self._call(coro, callback)
 
     async def _find_by_id(self, object_id: str, props: Iterable[str] | None,
                           timeout: TimeoutArg) -> BackendlessUser:
         data = await self._send(wire.find_by_id(object_id, props), timeout)
-        return BackendlessUser._from_wire(data)
+        return BackendlessUser._from_wire(await self._typed(data))
 
     # -- finding users --------------------------------------------------------------------------
     def find(self, where: str | None = None,
@@ -464,7 +637,19 @@ class AsyncUserService:
         return self._call(self._find(request, timeout), callback)
 
     async def _find(self, request: wire.Request, timeout: TimeoutArg) -> list[BackendlessUser]:
-        return query.read_users(request, await self._send(request, timeout))
+        users = query.read_users(request, await self._send(request, timeout))
+        await self._typed_all([user._props for user in users])
+        return users
+
+    async def _typed_all(self, items: list[dict[str, Any]]) -> None:
+        """Users of a list answer with their DATETIME columns read as datetimes (in place)."""
+        types = self._types
+        for data in items:
+            if not types.known.issuperset(data) and types.needs_refresh(data):
+                await self._learn_types(data)
+        if types.dates:
+            for data in items:
+                types.convert(data)
 
     def count(self, where: str | None = None, callback: AsyncCallback[int] | None = None, *,
               timeout: TimeoutArg = None) -> Call[int]:
@@ -618,6 +803,7 @@ class AsyncUserService:
     async def _find_by_role(self, request: wire.Request,
                             timeout: TimeoutArg) -> list[BackendlessUser]:
         found = wire.read_users(request, await self._send(request, timeout))
+        await self._typed_all(found)
         return [BackendlessUser._from_wire(item) for item in found]
 
     def login_by_object_id(self, object_id: str,

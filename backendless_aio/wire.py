@@ -30,7 +30,7 @@ from .errors import (
     UnexpectedStatus,
     fault_class,
 )
-from .models import BackendlessUser, to_millis
+from .models import BackendlessUser, from_millis, to_millis
 
 __all__ = [
     "Expect",
@@ -129,8 +129,38 @@ def dumps(value: Any) -> bytes:
 
 loads = orjson.loads
 
-# -- the cattrs converter: typed answers and event payloads -------------------------------------
+# -- the cattrs converter: typed answers, event payloads and typed user models ------------------
 converter: Final = make_converter()
+
+
+def _strict(kind: type[Any], accepts: tuple[type[Any], ...]) -> Any:
+    """A structure hook that takes values of ``accepts`` only (no ``int("12")``, no
+    ``str(5)``, no bool for a number): a wire value that does not fit is an error."""
+    def structure(value: Any, _: Any) -> Any:
+        if isinstance(value, accepts) and (kind is bool or not isinstance(value, bool)):
+            return kind(value)
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return structure
+
+
+def _structure_datetime(value: Any, _: Any) -> _dt.datetime:
+    """Backendless dates: integer milliseconds since the epoch (or a datetime already read)."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise TypeError("expected an aware datetime, got a naive one")
+        return value.astimezone(_dt.timezone.utc)
+    if isinstance(value, int) and not isinstance(value, bool):
+        when = from_millis(value)
+        if isinstance(when, _dt.datetime):
+            return when
+    raise TypeError(f"expected a datetime (milliseconds), got {type(value).__name__}")
+
+
+converter.register_structure_hook(str, _strict(str, (str,)))
+converter.register_structure_hook(int, _strict(int, (int,)))
+converter.register_structure_hook(float, _strict(float, (int, float)))
+converter.register_structure_hook(bool, _strict(bool, (bool,)))
+converter.register_structure_hook(_dt.datetime, _structure_datetime)
 
 
 @attrs.frozen(slots=True)

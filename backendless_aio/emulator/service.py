@@ -22,6 +22,7 @@ import attrs
 import orjson
 
 from .._codes import SYSTEM_KEYS, USER_TOKEN_KEY, USERS_CLASS, Code, UserStatus
+from . import schema
 from .errors import Fault
 from .passwords import FAST_COST, hash_password, verify_password
 from .settings import AppSettings
@@ -137,6 +138,8 @@ def identity_problem(value: Any) -> str | None:
 
 
 def column_type(value: Any) -> str:
+    """The column type a flat value gives a new column of a Data table (`data.py`; Users
+    columns are typed by `schema.infer_type`)."""
     if isinstance(value, bool):
         return "BOOLEAN"
     if isinstance(value, int):
@@ -237,6 +240,8 @@ class UsersService:
         out: dict[str, Any] = {"objectId": user.object_id, "___class": USERS_CLASS}
         for key in ALWAYS_PRESENT:
             out[key] = None
+        for key in self.store.columns():  # every column, unset ones as null
+            out[key] = None
         out.update(user.props)
         out.update(
             created=user.created,
@@ -257,7 +262,35 @@ class UsersService:
 
     def _new_columns(self, props: dict[str, Any]) -> dict[str, str]:
         known = self._known_columns()
-        return {name: column_type(value) for name, value in props.items() if name not in known}
+        return {
+            name: schema.infer_type(value) for name, value in props.items() if name not in known
+        }
+
+    def _typed(
+        self, props: dict[str, Any], code: int, planned: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Coerce `props` in place to their columns' types (a fault with `code` for a value
+        that does not fit); returns the columns to create: name -> type from the first value.
+        `planned`: what an earlier pass over the same (already coerced) values decided.
+
+        A null creates no column (the emulator's decision): the column is typed by the first
+        value that is not null.
+        """
+        types = {**(planned or {}), **DEFAULT_COLUMNS, **self.store.columns()}
+        new: dict[str, str] = {}
+        for name, value in props.items():
+            kind = types.get(name)
+            if kind is None:
+                if value is None:
+                    continue
+                kind = schema.infer_type(value)
+            if name not in types or (planned is not None and planned.get(name) == kind):
+                new[name] = kind
+            try:
+                props[name] = schema.coerce(name, kind, value)
+            except schema.ValueRefused as exc:
+                raise Fault(code, exc.message) from None
+        return new
 
     async def _hash(self, password: str) -> str:
         fast = self.fast_password_hashing
@@ -327,9 +360,16 @@ class UsersService:
             )
 
     def _check_values(self, props: dict[str, Any], code: int, what: str) -> None:
-        for name, value in props.items():
+        """Property names; the values are checked against their columns (`_typed`)."""
+        for name in props:
             if not name or len(name) > _MAX_PROPERTY_NAME:
                 raise Fault(code, f"{what}: a property name must have 1 to 255 characters")
+
+    def check_values(self, props: dict[str, Any], code: int, what: str) -> None:
+        """For the other rooms (the Data slice's own tables, whose columns are not typed yet):
+        names, and flat values only (string, finite number, boolean, null)."""
+        self._check_values(props, code, what)
+        for name, value in props.items():
             if not _is_primitive(value):
                 raise Fault(
                     code,
@@ -338,9 +378,6 @@ class UsersService:
                 )
             if isinstance(value, float) and not math.isfinite(value):
                 raise Fault(code, f"{what}: property '{name}' must be a finite number")
-
-    #: For the other rooms (data): the same checks of flat property values.
-    check_values = _check_values
 
     # -- register / login / logout -----------------------------------------------------------
 
@@ -401,6 +438,7 @@ class UsersService:
                 )
             for name in unknown:
                 del props[name]
+        planned = self._typed(props, Code.REGISTER_GENERAL)
         guest_id = data.get("objectId")
         if guest_id is not None:
             self._guest_to_upgrade(guest_id)
@@ -409,6 +447,8 @@ class UsersService:
         password_hash = await self._hash(password)
         pending = settings.email_confirmation and not data_api
         status = UserStatus.EMAIL_CONFIRMATION_PENDING if pending else UserStatus.ENABLED
+        # typed again after the await: a concurrent request may have created a column meanwhile
+        new_columns = self._typed(props, Code.REGISTER_GENERAL, planned)
         if guest_id is not None:
             # From here on nothing awaits: the guest is read and upgraded in one step.
             guest = self._guest_to_upgrade(guest_id)
@@ -435,7 +475,7 @@ class UsersService:
             )
         try:
             with self.store.transaction():
-                self.store.add_columns(self._new_columns(props))
+                self.store.add_columns(new_columns)
                 if guest_id is not None:
                     self.store.save_user(user)
                 else:
@@ -614,6 +654,7 @@ class UsersService:
                 )
             for name in unknown:
                 del changes[name]
+        planned = self._typed(changes, Code.UPDATE_GENERAL)
         email = changes.get("email")
         if not _blank(email) and not (
             isinstance(email, str) and _EMAIL.match(email) and identity_problem(email) is None
@@ -635,6 +676,7 @@ class UsersService:
 
         # From here on nothing awaits: read, check and write happen as one step.
         user = self._update_target(object_id, session_user, caller)
+        new_columns = self._typed(changes, Code.UPDATE_GENERAL, planned)  # columns made meanwhile
         guest = user.user_status == UserStatus.GUEST.value
         if guest and identity in changes and not _blank(new_identity):
             raise Fault(Code.UPDATE_GENERAL, GUEST_IDENTITY_MESSAGE.format(identity=identity))
@@ -665,7 +707,7 @@ class UsersService:
                 # ended it while the password was hashed wins, and nothing is written
                 if caller.token is not None and self.store.get_session(caller.token) is None:
                     raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=caller.token))
-                self.store.add_columns(self._new_columns(changes))
+                self.store.add_columns(new_columns)
                 self.store.save_user(user)
         except IdentityTaken:
             raise Fault(
@@ -718,10 +760,10 @@ class UsersService:
         self._session_user(caller, required=False)
         settings = self.settings
         columns: dict[str, str] = {**SYSTEM_COLUMNS, **DEFAULT_COLUMNS}
-        for name in (settings.identity, *settings.required):
-            columns.setdefault(name, "STRING")
         for name, kind in self.store.columns().items():
             columns.setdefault(name, kind)
+        for name in (settings.identity, *settings.required):  # typed by a first value, or not
+            columns.setdefault(name, "STRING")
         return [
             {
                 "name": name,

@@ -234,6 +234,9 @@ class Store:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._depth = 0
+        #: (app id, table) -> (the connection's total_changes when read, name -> type): every
+        #: user object lists every column, so a page of users reads them once, not per user.
+        self._columns: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -268,6 +271,7 @@ class Store:
         self._db = db
 
     def close(self) -> None:
+        self._columns.clear()
         if self._db is not None:
             db, self._db = self._db, None
             db.close()
@@ -628,12 +632,22 @@ class AppStore:
     # -- dynamic columns ---------------------------------------------------------------------
 
     def columns(self, table: str = USERS_TABLE) -> dict[str, str]:
-        """A table's dynamic columns in creation order: name -> Backendless type name."""
-        rows = self.db.execute(
+        """A table's dynamic columns in creation order: name -> Backendless type name.
+
+        Cached until the next write of any kind through this connection (`total_changes`)."""
+        db = self.db
+        key = (self.app_id, table)
+        stamp = db.total_changes
+        cached = self.store._columns.get(key)
+        if cached is not None and cached[0] == stamp:
+            return dict(cached[1])
+        rows = db.execute(
             "SELECT name, type FROM columns WHERE app_id = ? AND table_name = ? ORDER BY position",
             (self.app_id, table),
         ).fetchall()
-        return {str(name): str(kind) for name, kind in rows}
+        columns = {str(name): str(kind) for name, kind in rows}
+        self.store._columns[key] = (stamp, columns)
+        return dict(columns)
 
     def add_columns(self, columns: dict[str, str], table: str = USERS_TABLE) -> None:
         if not columns:
