@@ -8,6 +8,8 @@
         await app.users.update(user)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._codes import UserStatus
 from .blocking import BlockingBackendless, BlockingUserService
 from .callbacks import AsyncCallback, Call, awaitable_from_callback
@@ -28,9 +30,12 @@ from .events import (
     UserUpdated,
 )
 from .models import BackendlessUser
-from .sessions import FileSessionStore, MemorySessionStore, SessionStore, StoredSession
+from .stores import FileSessionStore, MemorySessionStore, SessionStore, StoredSession
 from .users import AsyncUserService
 from .wire import UserClassProperty
+
+if TYPE_CHECKING:
+    from .stores.redis import RedisSessionStore as RedisSessionStore
 
 __version__ = "0.2.0"
 
@@ -64,3 +69,14 @@ __all__ = [
     "awaitable_from_callback",
     *_errors_all,
 ]
+
+# RedisSessionStore is public but left out of __all__: naming it imports redis-py (the
+# ``redis`` extra), which ``from backendless_aio import *`` must not need.
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisSessionStore":
+        from .stores import load_redis_store
+
+        return load_redis_store()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

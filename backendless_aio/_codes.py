@@ -13,7 +13,13 @@ class Code(enum.IntEnum):
 
     RATE_LIMIT = 999
     ENTITY_NOT_FOUND = 1000
+    TABLE_NOT_FOUND = 1009
     WRONG_APP = 2002
+    ROLE_NOT_FOUND = 2005
+    ASSIGN_SYSTEM_ROLE = 2007
+    UNASSIGN_SYSTEM_ROLE = 2008
+    ROLES_NEED_SERVER_KEY = 2011
+    LOGIN_BY_ID_NEEDS_SERVER_KEY = 2014
     LOGIN_DISABLED = 3000
     SECOND_LOGIN_REFUSED = 3002
     INVALID_LOGIN = 3003
@@ -35,13 +41,22 @@ class Code(enum.IntEnum):
     USER_EXISTS = 3033
     ACCOUNT_LOCKED = 3036
     REGISTER_ID_PROPERTY = 3039
+    ROLE_ARGUMENT_MISSING = 3038
     MALFORMED_EMAIL = 3040
     TOO_MANY_SESSIONS = 3044
     UPDATE_REQUIRED_MISSING = 3045
     STATUS_NOT_ALLOWED = 3054
+    ROLE_USER_NOT_FOUND = 3057
     INVALID_TOKEN = 3064
     ACCOUNT_DISABLED = 3090
     ACCOUNT_STATUS_INVALID = 3091
+    EMAIL_ALREADY_CONFIRMED = 3102
+    CONFIRMATION_NOT_REQUIRED = 3103
+    CONFIRMATION_USER_NOT_FOUND = 3104
+    VERIFY_PASSWORD_NEEDS_SERVER_KEY = 3122
+    #: The emulator's own codes (Backendless's limits and their codes differ).
+    REQUEST_TOO_LARGE = 413
+    USER_TOO_LARGE = 3413
 
 
 #: Codes on which the official SDKs consider the session over and drop it locally.
@@ -101,4 +116,9 @@ class Route(str, enum.Enum):
     VERIFY_PASSWORD_JS = "users/verifypassowrd"
     USER_ROLES = "users/userroles"
     STATUS = "users/{objectId}/status"
+    ASSIGN_ROLE = "users/assignRole"
+    UNASSIGN_ROLE = "users/unassignRole"
+    USERS_BY_ROLE = "users/role/{role}"
+    ROLES_OF_USER = "users/userroles/{objectId}"
+    CONFIRMATION_URL = "users/createEmailConfirmationURL/{identity}"
     INFO = "info"

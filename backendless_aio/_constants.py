@@ -40,3 +40,18 @@ EVENT_PREFIX = "backendless."
 
 #: The key under which the default scope's session is kept in a session store.
 DEFAULT_SESSION_KEY = "default"
+
+#: Seconds a session store entry lives after it was last saved, restored or used: Backendless's
+#: default session timeout (inactivity-based; set per app in the console).
+DEFAULT_SESSION_TTL = 3600.0
+#: Seconds one session store operation may take in all (waiting for a pooled connection too).
+DEFAULT_STORE_TIMEOUT = 5.0
+#: Prefix of every key a RedisSessionStore writes.
+DEFAULT_REDIS_PREFIX = "backendless:"
+#: Connections in the pool of a RedisSessionStore made with from_url.
+DEFAULT_REDIS_MAX_CONNECTIONS = 50
+#: Backendless's largest page of a find; a larger page size is refused before sending.
+MAX_PAGE_SIZE = 100
+#: The page size of ``find`` (as in the official SDKs) and of ``find_all``'s pages.
+DEFAULT_PAGE_SIZE = 10
+DEFAULT_FIND_ALL_PAGE_SIZE = 100

@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
+from attrs import AttrsInstance
+
 from . import logs
 from ._codes import UserStatus
+from ._constants import DEFAULT_FIND_ALL_PAGE_SIZE, DEFAULT_PAGE_SIZE
 from .callbacks import AsyncCallback, Call
 from .client import Backendless
 from .errors import BackendlessError
 from .events import Event
 from .models import BackendlessUser
+from .query import Names
 from .sessions import SessionStore
 from .users import AsyncUserService, TimeoutArg
 from .wire import UserClassProperty
@@ -31,6 +35,7 @@ __all__ = ["BlockingBackendless", "BlockingUserService"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Event)
+M = TypeVar("M", bound=AttrsInstance)
 
 _CLOSE_TIMEOUT = 30.0
 
@@ -302,7 +307,9 @@ class BlockingUserService:
         user: BackendlessUser | Mapping[str, Any],
         callback: None = None,
         *,
+        password: str | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def register(
@@ -310,17 +317,63 @@ class BlockingUserService:
         user: BackendlessUser | Mapping[str, Any],
         callback: AsyncCallback[BackendlessUser],
         *,
+        password: str | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def register(
         self,
-        user: BackendlessUser | Mapping[str, Any],
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        user: BackendlessUser | Mapping[str, Any] | AttrsInstance,
+        callback: None = None,
         *,
+        password: str | None = None,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def register(
+        self,
+        user: BackendlessUser | Mapping[str, Any] | AttrsInstance,
+        callback: AsyncCallback[M],
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    @overload
+    def register(
+        self,
+        user: M,
+        callback: None = None,
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: None = None,
+    ) -> M: ...
+    @overload
+    def register(
+        self,
+        user: M,
+        callback: AsyncCallback[M],
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: None = None,
+    ) -> Future[M]: ...
+    def register(
+        self,
+        user: Any,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        password: str | None = None,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.register`."""
-        return self._portal.run(self._service.register, user, callback, timeout=timeout)
+        return self._portal.run(
+            self._service.register, user, callback, password=password, timeout=timeout, model=model
+        )
 
     @overload
     def login(
@@ -331,6 +384,7 @@ class BlockingUserService:
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def login(
@@ -341,16 +395,40 @@ class BlockingUserService:
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def login(
         self,
         login: str,
         password: str,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        callback: None = None,
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def login(
+        self,
+        login: str,
+        password: str,
+        callback: AsyncCallback[M],
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    def login(
+        self,
+        login: str,
+        password: str,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.login`."""
         return self._portal.run(
             self._service.login,
@@ -359,6 +437,7 @@ class BlockingUserService:
             callback,
             stay_logged_in=stay_logged_in,
             timeout=timeout,
+            model=model,
         )
 
     @overload
@@ -399,7 +478,12 @@ class BlockingUserService:
 
     @overload
     def update(
-        self, user: BackendlessUser, callback: None = None, *, timeout: TimeoutArg = None
+        self,
+        user: BackendlessUser,
+        callback: None = None,
+        *,
+        timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def update(
@@ -408,20 +492,53 @@ class BlockingUserService:
         callback: AsyncCallback[BackendlessUser],
         *,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def update(
         self,
-        user: BackendlessUser,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        user: BackendlessUser | AttrsInstance,
+        callback: None = None,
         *,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def update(
+        self,
+        user: BackendlessUser | AttrsInstance,
+        callback: AsyncCallback[M],
+        *,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    @overload
+    def update(
+        self, user: M, callback: None = None, *, timeout: TimeoutArg = None, model: None = None
+    ) -> M: ...
+    @overload
+    def update(
+        self, user: M, callback: AsyncCallback[M], *, timeout: TimeoutArg = None, model: None = None
+    ) -> Future[M]: ...
+    def update(
+        self,
+        user: Any,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.update`."""
-        return self._portal.run(self._service.update, user, callback, timeout=timeout)
+        return self._portal.run(self._service.update, user, callback, timeout=timeout, model=model)
 
     @overload
     def get_current_user(
-        self, callback: None = None, *, reload: bool = False, timeout: TimeoutArg = None
+        self,
+        callback: None = None,
+        *,
+        reload: bool = False,
+        timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser | None: ...
     @overload
     def get_current_user(
@@ -430,17 +547,37 @@ class BlockingUserService:
         *,
         reload: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser | None]: ...
+    @overload
     def get_current_user(
         self,
-        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        callback: None = None,
         *,
         reload: bool = False,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        model: type[M],
+    ) -> M | None: ...
+    @overload
+    def get_current_user(
+        self,
+        callback: AsyncCallback[M | None],
+        *,
+        reload: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M | None]: ...
+    def get_current_user(
+        self,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        reload: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.get_current_user`."""
         return self._portal.run(
-            self._service.get_current_user, callback, reload=reload, timeout=timeout
+            self._service.get_current_user, callback, reload=reload, timeout=timeout, model=model
         )
 
     @overload
@@ -463,6 +600,7 @@ class BlockingUserService:
         *,
         props: Iterable[str] | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def find_by_id(
@@ -472,18 +610,40 @@ class BlockingUserService:
         *,
         props: Iterable[str] | None = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def find_by_id(
         self,
         object_id: str,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        callback: None = None,
         *,
         props: Iterable[str] | None = None,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def find_by_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[M],
+        *,
+        props: Iterable[str] | None = None,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    def find_by_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        props: Iterable[str] | None = None,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.find_by_id`."""
         return self._portal.run(
-            self._service.find_by_id, object_id, callback, props=props, timeout=timeout
+            self._service.find_by_id, object_id, callback, props=props, timeout=timeout, model=model
         )
 
     @overload
@@ -542,16 +702,166 @@ class BlockingUserService:
         )
 
     @overload
-    def get_user_roles(self, callback: None = None, *, timeout: TimeoutArg = None) -> list[str]: ...
+    def get_user_roles(
+        self, callback: None = None, *, object_id: str | None = None, timeout: TimeoutArg = None
+    ) -> list[str]: ...
     @overload
     def get_user_roles(
-        self, callback: AsyncCallback[list[str]], *, timeout: TimeoutArg = None
+        self,
+        callback: AsyncCallback[list[str]],
+        *,
+        object_id: str | None = None,
+        timeout: TimeoutArg = None,
     ) -> Future[list[str]]: ...
     def get_user_roles(
-        self, callback: AsyncCallback[list[str]] | None = None, *, timeout: TimeoutArg = None
+        self,
+        callback: AsyncCallback[list[str]] | None = None,
+        *,
+        object_id: str | None = None,
+        timeout: TimeoutArg = None,
     ) -> list[str] | Future[list[str]]:
         """Blocking :meth:`AsyncUserService.get_user_roles`."""
-        return self._portal.run(self._service.get_user_roles, callback, timeout=timeout)
+        return self._portal.run(
+            self._service.get_user_roles, callback, object_id=object_id, timeout=timeout
+        )
+
+    @overload
+    def assign_role(
+        self, identity: str | int, role: str, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> None: ...
+    @overload
+    def assign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None],
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None]: ...
+    def assign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None] | None:
+        """Blocking :meth:`AsyncUserService.assign_role`."""
+        return self._portal.run(
+            self._service.assign_role, identity, role, callback, timeout=timeout
+        )
+
+    @overload
+    def unassign_role(
+        self, identity: str | int, role: str, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> None: ...
+    @overload
+    def unassign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None],
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None]: ...
+    def unassign_role(
+        self,
+        identity: str | int,
+        role: str,
+        callback: AsyncCallback[None] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> Future[None] | None:
+        """Blocking :meth:`AsyncUserService.unassign_role`."""
+        return self._portal.run(
+            self._service.unassign_role, identity, role, callback, timeout=timeout
+        )
+
+    @overload
+    def find_by_role(
+        self,
+        role: str,
+        callback: None = None,
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser]: ...
+    @overload
+    def find_by_role(
+        self,
+        role: str,
+        callback: AsyncCallback[list[BackendlessUser]],
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> Future[list[BackendlessUser]]: ...
+    def find_by_role(
+        self,
+        role: str,
+        callback: AsyncCallback[list[BackendlessUser]] | None = None,
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser] | Future[list[BackendlessUser]]:
+        """Blocking :meth:`AsyncUserService.find_by_role`."""
+        return self._portal.run(
+            self._service.find_by_role, role, callback, load_roles=load_roles, timeout=timeout
+        )
+
+    @overload
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser: ...
+    @overload
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[BackendlessUser],
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> Future[BackendlessUser]: ...
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[BackendlessUser] | None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | Future[BackendlessUser]:
+        """Blocking :meth:`AsyncUserService.login_by_object_id`."""
+        return self._portal.run(
+            self._service.login_by_object_id,
+            object_id,
+            callback,
+            stay_logged_in=stay_logged_in,
+            timeout=timeout,
+        )
+
+    @overload
+    def create_email_confirmation_url(
+        self, identity: str, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> str: ...
+    @overload
+    def create_email_confirmation_url(
+        self, identity: str, callback: AsyncCallback[str], *, timeout: TimeoutArg = None
+    ) -> Future[str]: ...
+    def create_email_confirmation_url(
+        self,
+        identity: str,
+        callback: AsyncCallback[str] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> str | Future[str]:
+        """Blocking :meth:`AsyncUserService.create_email_confirmation_url`."""
+        return self._portal.run(
+            self._service.create_email_confirmation_url, identity, callback, timeout=timeout
+        )
 
     @overload
     def verify_password(
@@ -601,3 +911,174 @@ class BlockingUserService:
         return self._portal.run(
             self._service.set_user_status, object_id, status, callback, timeout=timeout
         )
+
+    # -- finding users ------------------------------------------------------------------------
+
+    @overload
+    def find(
+        self,
+        where: str | None = None,
+        callback: None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser]: ...
+    @overload
+    def find(
+        self,
+        where: str | None,
+        callback: AsyncCallback[list[BackendlessUser]],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+    ) -> Future[list[BackendlessUser]]: ...
+    def find(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[list[BackendlessUser]] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+    ) -> list[BackendlessUser] | Future[list[BackendlessUser]]:
+        """Blocking :meth:`AsyncUserService.find`."""
+        return self._portal.run(
+            self._service.find, where, callback, sort_by=sort_by, props=props,
+            page_size=page_size, offset=offset, timeout=timeout,
+        )
+
+    @overload
+    def count(
+        self, where: str | None = None, callback: None = None, *, timeout: TimeoutArg = None
+    ) -> int: ...
+    @overload
+    def count(
+        self, where: str | None, callback: AsyncCallback[int], *, timeout: TimeoutArg = None
+    ) -> Future[int]: ...
+    def count(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[int] | None = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> int | Future[int]:
+        """Blocking :meth:`AsyncUserService.count`."""
+        return self._portal.run(self._service.count, where, callback, timeout=timeout)
+
+    @overload
+    def find_first(
+        self,
+        where: str | None = None,
+        callback: None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | None: ...
+    @overload
+    def find_first(
+        self,
+        where: str | None,
+        callback: AsyncCallback[BackendlessUser | None],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> Future[BackendlessUser | None]: ...
+    def find_first(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        """Blocking :meth:`AsyncUserService.find_first`."""
+        return self._portal.run(
+            self._service.find_first, where, callback, sort_by=sort_by, props=props,
+            timeout=timeout,
+        )
+
+    @overload
+    def find_last(
+        self,
+        where: str | None = None,
+        callback: None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | None: ...
+    @overload
+    def find_last(
+        self,
+        where: str | None,
+        callback: AsyncCallback[BackendlessUser | None],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> Future[BackendlessUser | None]: ...
+    def find_last(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        """Blocking :meth:`AsyncUserService.find_last`."""
+        return self._portal.run(
+            self._service.find_last, where, callback, sort_by=sort_by, props=props,
+            timeout=timeout,
+        )
+
+    def find_all(
+        self,
+        where: str | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+        timeout: TimeoutArg = None,
+    ) -> Iterator[BackendlessUser]:
+        """Blocking :meth:`AsyncUserService.find_all`: a plain iterator; each page is read on
+        the facade's loop as iteration reaches it (arguments are checked at once)."""
+        pages = self._service.pages(
+            where, sort_by=sort_by, props=props, page_size=page_size, timeout=timeout
+        )
+        return self._iterate(pages)
+
+    def _iterate(self, pages: AsyncIterator[list[BackendlessUser]]) -> Iterator[BackendlessUser]:
+        try:
+            while (page := self._portal.call(_next_page(pages))) is not None:
+                yield from page
+        finally:
+            if not self._portal.closed and not self._portal.on_loop_thread():
+                self._portal.call(_close(pages))
+
+
+async def _next_page(
+    pages: AsyncIterator[list[BackendlessUser]],
+) -> list[BackendlessUser] | None:
+    """The next page, or None after the last one."""
+    try:
+        return await pages.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _close(pages: AsyncIterator[list[BackendlessUser]]) -> None:
+    aclose = getattr(pages, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -11,14 +11,16 @@ import argparse
 import asyncio
 import getpass
 import io
+import json
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from . import _constants as C
 from ._cli_common import (
     ENV_SESSION_FILE,
     EXIT_FAULT,
@@ -29,6 +31,7 @@ from ._cli_common import (
     Console,
     Handler,
     UsageError,
+    _jsonable,
     _option,
     command,
     connection_options,
@@ -45,6 +48,7 @@ from .errors import SessionOver, UserNotLoggedIn
 from .models import BackendlessUser
 from .sessions import FileSessionStore
 from .users import AsyncUserService
+from .values import READ_ONLY, check_value
 
 __all__ = [
     "EXIT_FAULT",
@@ -112,6 +116,13 @@ def _properties(args: argparse.Namespace) -> dict[str, Any]:
         if key in props:
             raise UsageError(f"{key!r} is both set and unset")
         props[key] = None
+    for key, value in props.items():  # refused here, before anything is sent
+        if key in READ_ONLY:
+            raise UsageError(f"{key!r} is a system property, set by the server: it is read-only")
+        try:
+            props[key] = check_value(key, value)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
     return props
 
 
@@ -244,6 +255,173 @@ def cmd_logout(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+async def _query_scope(conn: Connection, path: Path, console: Console,
+                       run: Callable[[AsyncUserService], Any]) -> Any:
+    """Run ``run`` as the session file's user when there is one, else anonymously."""
+    async with _scope(conn, path) as users:
+        if await users.restore():
+            console.remember(users.user_token)
+        return await run(users)
+
+
+def cmd_find(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+    path = session_file(args)
+    sort = args.sort or None
+    props = args.props or None
+
+    async def find(users: AsyncUserService) -> list[BackendlessUser]:
+        if args.all:
+            return [u async for u in users.find_all(args.where, sort_by=sort, props=props)]
+        return await users.find(args.where, sort_by=sort, props=props,
+                                page_size=args.page_size, offset=args.offset)
+
+    found: list[BackendlessUser] = asyncio.run(_query_scope(conn, path, console, find))
+    if args.json:
+        console.print(json.dumps([_jsonable(dict(u.properties)) for u in found], indent=2,
+                                 sort_keys=True, ensure_ascii=False, default=str))
+        console.note(f"{len(found)} user(s)")
+        return EXIT_OK
+    for index, user in enumerate(found):
+        if index:
+            console.print()
+        for line in render_user(user):
+            console.print(line)
+    more = "" if args.all or len(found) < args.page_size else \
+        f"; more may follow: --offset {args.offset + len(found)} or --all"
+    console.note(f"{len(found)} user(s){more}")
+    return EXIT_OK
+
+
+def cmd_count(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+    path = session_file(args)
+
+    async def count(users: AsyncUserService) -> int:
+        return await users.count(args.where)
+
+    console.print(str(asyncio.run(_query_scope(conn, path, console, count))))
+    return EXIT_OK
+
+
+def _page_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= C.MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"a page holds 1 to {C.MAX_PAGE_SIZE} users")
+    return value
+
+
+def _offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the offset is 0 or more")
+    return value
+
+
+# -- roles, impersonation, email confirmation --------------------------------------------------
+
+
+def cmd_roles(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+    path = session_file(args)
+
+    async def roles() -> list[str]:
+        async with _scope(conn, path) as users:
+            if args.object_id is None:
+                await _logged_in_user(users, conn, path, console)
+            elif await users.restore():
+                console.remember(users.user_token)
+            return await users.get_user_roles(object_id=args.object_id)
+
+    found = asyncio.run(roles())
+    if args.json:
+        console.print(json.dumps(found))
+    else:
+        for role in found:
+            console.print(role)
+    return EXIT_OK
+
+
+def _change_role(assign: bool) -> Handler:
+    def change(args: argparse.Namespace, console: Console) -> int:
+        conn = require_connection(args, console)
+
+        async def run() -> None:
+            async with Backendless(**conn.client_kwargs()) as app:
+                if assign:
+                    await app.users.assign_role(args.user, args.role)
+                else:
+                    await app.users.unassign_role(args.user, args.role)
+
+        asyncio.run(run())
+        verb = "assigned" if assign else "unassigned"
+        console.print(f"{verb} role {args.role} {'to' if assign else 'from'} {args.user} on "
+                      f"{conn.where}")
+        return EXIT_OK
+
+    change.__name__ = "cmd_assign_role" if assign else "cmd_unassign_role"
+    return change
+
+
+def cmd_find_by_role(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+
+    async def find() -> list[BackendlessUser]:
+        async with Backendless(**conn.client_kwargs()) as app:
+            return await app.users.find_by_role(args.role, load_roles=args.load_roles)
+
+    found = asyncio.run(find())
+    if args.json:
+        console.print(json.dumps([_jsonable(dict(u.properties)) for u in found], indent=2,
+                                 sort_keys=True, ensure_ascii=False, default=str))
+        return EXIT_OK
+    if not found:
+        console.note(f"no user has the role {args.role}")
+    for user in found:
+        roles = user.get_property("roles") if args.load_roles else None
+        suffix = f"  [{', '.join(map(str, roles))}]" if isinstance(roles, list) else ""
+        console.print(f"{user.object_id}  {user.email or ''}{suffix}")
+    return EXIT_OK
+
+
+def cmd_login_as(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console)
+    path = session_file(args)
+
+    async def login() -> BackendlessUser:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        async with Backendless(**conn.client_kwargs(), server_key=True,
+                               session_store=FileSessionStore(path)) as app:
+            users = app.users.session(conn.session_key)
+            user = await users.login_by_object_id(args.object_id, stay_logged_in=True)
+            console.remember(users.user_token)
+            return user
+
+    user = asyncio.run(login())
+    _status(f"logged in as {user.email or args.object_id} (objectId {user.object_id}) on "
+            f"{conn.where}, by objectId with the CloudCode key", user, args, console)
+    console.note(f"warning: the session token is stored in clear text in {path} (file mode "
+                 f"0600); `backendless-aio users logout` ends it.")
+    return EXIT_OK
+
+
+def cmd_confirmation_url(args: argparse.Namespace, console: Console) -> int:
+    conn = require_connection(args, console, quiet=True)
+
+    async def create() -> str:
+        async with Backendless(**conn.client_kwargs()) as app:
+            return await app.users.create_email_confirmation_url(args.identity)
+
+    console.print(asyncio.run(create()))
+    return EXIT_OK
+
+
 # -- the parser ---------------------------------------------------------------------------------
 
 
@@ -348,6 +526,60 @@ def _add_users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     json_option(update)
 
     leaf("logout", cmd_logout, "end the session on the server and remove it from the file")
+
+    find = leaf("find", cmd_find,
+                "find users with a whereClause (as the logged-in user if there is one)")
+    find.add_argument("--where", metavar="CLAUSE",
+                      help="a whereClause, e.g. \"city = 'Oslo' AND age >= 18\" (default: all)")
+    find.add_argument("--sort", action="append", metavar="PROP[ DESC]",
+                      help="sort by a property, \"age DESC\" for descending (repeatable)")
+    find.add_argument("--props", action="append", metavar="A,B",
+                      help="only these properties (comma-separated, repeatable)")
+    find.add_argument("--page-size", type=_page_size, default=C.DEFAULT_PAGE_SIZE, metavar="N",
+                      help=f"users per page, 1 to {C.MAX_PAGE_SIZE} (default "
+                           f"{C.DEFAULT_PAGE_SIZE})")
+    find.add_argument("--offset", type=_offset, default=0, metavar="N",
+                      help="skip this many users first (default 0)")
+    find.add_argument("--all", action="store_true",
+                      help="every matching user, page after page (ignores --page-size and "
+                           "--offset)")
+    find.add_argument("--json", action="store_true", help="print the users as a JSON list")
+
+    count = leaf("count", cmd_count, "count the users matching a whereClause")
+    count.add_argument("--where", metavar="CLAUSE", help="a whereClause (default: all users)")
+
+
+    roles = leaf("roles", cmd_roles,
+                 "list the roles of the logged-in user (or, with --object-id, of any user: "
+                 "that needs the app's CloudCode key as the API key)")
+    roles.add_argument("--object-id", metavar="ID", help="whose roles (default: the logged-in "
+                                                         "user's)")
+    roles.add_argument("--json", action="store_true", help="print the roles as a JSON list")
+
+    for name, assign in (("assign-role", True), ("unassign-role", False)):
+        change = leaf(name, _change_role(assign),
+                      f"{name.split('-')[0]} a role (made in the console) "
+                      f"{'to' if assign else 'from'} a user; the API key must be the app's "
+                      f"CloudCode key")
+        change.add_argument("user", metavar="USER", help="the user's identity value (email) or "
+                                                         "objectId")
+        change.add_argument("role", metavar="ROLE")
+
+    by_role = leaf("find-by-role", cmd_find_by_role, "list the users who have a role")
+    by_role.add_argument("role", metavar="ROLE")
+    by_role.add_argument("--load-roles", action="store_true",
+                         help="show each user's roles too")
+    by_role.add_argument("--json", action="store_true", help="print the users as JSON")
+
+    login_as = leaf("login-as", cmd_login_as,
+                    "log in as a user by objectId, without a password, and keep the session; "
+                    "the API key must be the app's CloudCode key")
+    login_as.add_argument("object_id", metavar="OBJECT_ID")
+    json_option(login_as)
+
+    url = leaf("confirmation-url", cmd_confirmation_url,
+               "print a fresh email confirmation link for a user whose email is not confirmed")
+    url.add_argument("identity", metavar="IDENTITY", help="the user's identity value (email)")
 
 
 def _exit_code(code: object) -> int:

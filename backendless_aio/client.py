@@ -16,6 +16,7 @@ from .events import Event, Hooks
 from .sessions import MemorySessionStore, SessionState, SessionStore
 from .transport import Transport
 from .users import AsyncUserService
+from .values import PropertyTypes
 
 __all__ = ["Backendless"]
 
@@ -46,6 +47,7 @@ class Backendless:
         retry: RetryPolicy | None = None,
         pool_size: int = C.DEFAULT_POOL_SIZE,
         max_concurrency: int | None = None,
+        server_key: bool = False,
         session: aiohttp.ClientSession | None = None,
         session_store: SessionStore | None = None,
         config: ClientConfig | None = None,
@@ -57,8 +59,9 @@ class Backendless:
                 app_id=where.app_id, api_key=where.api_key,
                 server_url=where.server_url or C.DEFAULT_SERVER_URL, domain=where.domain,
                 timeout=Timeout.of(timeout), retry=retry or RetryPolicy(), pool_size=pool_size,
-                max_concurrency=max_concurrency)
-        elif any(v is not None for v in (app_id, api_key, server_url, domain, timeout, retry)):
+                max_concurrency=max_concurrency, server_key=server_key)
+        elif any(v is not None for v in (app_id, api_key, server_url, domain, timeout, retry)) \
+                or server_key:
             raise TypeError("give either config= or the individual settings, not both")
         self.config = config
         self.hooks = Hooks()
@@ -69,7 +72,8 @@ class Backendless:
         self._closed = False
         self.users = AsyncUserService(self._transport, Hooks(parent=self.hooks),
                                       self.session_store,
-                                      self._tasks, SessionState(key=C.DEFAULT_SESSION_KEY))
+                                      self._tasks, SessionState(key=C.DEFAULT_SESSION_KEY),
+                                      PropertyTypes())
 
     def with_options(self, **changes: Any) -> ClientConfig:
         """A copy of this app's settings with some changed (``attrs.evolve``)."""

@@ -49,10 +49,23 @@ def _seconds(value: object, what: str) -> float:
 
 @attrs.frozen(kw_only=True)
 class Timeout:
-    """Seconds one attempt may take: ``total`` in all, ``connect`` to get a connection."""
+    """Seconds one attempt may take (``total`` in all, ``connect`` to get a connection), and
+    the ``deadline`` of the whole call: every attempt and every wait between attempts.
+
+    ``deadline=None`` (the default) means ``total`` times the retry policy's ``max_attempts``
+    (90 s with the defaults). A retry whose wait would end past the deadline is not made (the
+    call fails at once with the last error), and the last attempt gets only the time left.
+    """
 
     total: float | None = attrs.field(default=C.DEFAULT_TIMEOUT, validator=_positive)
     connect: float | None = attrs.field(default=C.DEFAULT_CONNECT_TIMEOUT, validator=_positive)
+    deadline: float | None = attrs.field(default=None, validator=_positive)
+
+    def budget(self, max_attempts: int) -> float | None:
+        """Seconds the whole call may take (None: no limit, only when ``total`` is None)."""
+        if self.deadline is not None:
+            return self.deadline
+        return None if self.total is None else self.total * max_attempts
 
     @classmethod
     def of(cls, value: Timeout | float | None) -> Timeout:
@@ -162,6 +175,9 @@ class ClientConfig:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     pool_size: int = attrs.field(default=C.DEFAULT_POOL_SIZE, validator=_at_least_one)
     max_concurrency: int | None = None
+    #: ``api_key`` is the app's CloudCode (Business Logic, device type BL) key, which may do
+    #: what client keys may not (:meth:`~backendless_aio.AsyncUserService.login_by_object_id`).
+    server_key: bool = False
 
     def __attrs_post_init__(self) -> None:
         _check_config(self)

@@ -38,12 +38,15 @@ __all__ = [
     "MissingIdentity",
     "MissingPassword",
     "OperationCancelled",
+    "PropertyTypeMismatch",
     "RateLimited",
     "RegistrationDisabled",
+    "RequestTooLarge",
     "RequiredPropertyMissing",
     "RequiredPropertyWouldBeEmpty",
     "SecondLoginRefused",
     "SessionOver",
+    "SessionStoreUnavailable",
     "StatusChangeNotAllowed",
     "TooManySessions",
     "TransportError",
@@ -54,6 +57,7 @@ __all__ = [
     "UserAlreadyExists",
     "UserNotFound",
     "UserNotLoggedIn",
+    "UserTooLarge",
     "WrongApplication",
     "fault_class",
 ]
@@ -160,10 +164,15 @@ class SessionOver(BackendlessFault):
 
 
 class RateLimited(BackendlessFault):
-    """999: the request-per-second limit is exhausted."""
+    """999: the request-per-second limit is exhausted.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds when it sent one (it may be
+    ``inf``): set when the call gave up because that wait did not fit in its deadline.
+    """
 
     CODE = int(Code.RATE_LIMIT)
     MEANING = "the request-per-second limit is exhausted"
+    retry_after: float | None = None
 
 
 class WrongApplication(BackendlessFault):
@@ -393,11 +402,37 @@ _BY_CODE: dict[int, type[BackendlessFault]] = {
 }
 
 
+class RequestTooLarge(BackendlessFault):
+    """413: the request body is larger than the server accepts (the emulator answers code 413
+    with HTTP 413; a proxy's bare HTTP 413 reads as this class too)."""
+
+    CODE = int(Code.REQUEST_TOO_LARGE)
+    MEANING = "the request body is larger than the server accepts"
+
+
+class UserTooLarge(BackendlessFault):
+    """3413 (the emulator's own code): the update would make the stored user larger than the
+    emulator's user size limit; nothing was changed."""
+
+    CODE = int(Code.USER_TOO_LARGE)
+    MEANING = "the update would make the user larger than the size limit"
+
+
+#: Codes of the local emulator's own faults (not Backendless's table).
+_EMULATOR_CODES: dict[int, type[BackendlessFault]] = {
+    int(Code.REQUEST_TOO_LARGE): RequestTooLarge,
+    int(Code.USER_TOO_LARGE): UserTooLarge,
+}
+
+
 def fault_class(code: int | None) -> type[BackendlessFault]:
     """The class for a fault code: its own where documented, else :class:`BackendlessFault`."""
     if code is None:
         return BackendlessFault
-    return _BY_CODE.get(code, BackendlessFault)
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = _EMULATOR_CODES.get(code, BackendlessFault)
+    return cls
 
 
 def fault_table() -> list[tuple[int, str, str]]:
@@ -450,9 +485,55 @@ class UnexpectedStatus(MalformedResponse):
     """An HTTP error status whose body is not a Backendless fault (e.g. a proxy's 502 page)."""
 
 
+class PropertyTypeMismatch(BackendlessError, TypeError):
+    """A property value does not fit a typed model's field (``model=``): the server sent
+    something else than the field's type says, or nothing for a field without a default.
+
+    ``model`` is the class name, ``property`` the property name, ``expected`` the field's type
+    and ``got`` the name of the type that came (``"missing"`` when the property was absent).
+    """
+
+    def __init__(self, message: str, *, model: str, property: str, expected: str,
+                 got: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.property = property
+        self.expected = expected
+        self.got = got
+
+
 class OperationCancelled(BackendlessError):
     """The operation was cancelled before it finished (reported to callback fault handlers)."""
 
 
 class CallbackHandlerError(BackendlessError):
     """A callback's response or fault handler raised; the handler's exception is the cause."""
+
+
+class SessionStoreUnavailable(BackendlessError):
+    """The session store (Redis, say) could not be reached, refused the command or did not answer
+    within its timeout. Nothing was sent to Backendless because of it, and no server fault hides
+    behind it.
+
+    ``operation`` is the store operation (``load``, ``save``, ``delete``, ``discard``, ``touch``)
+    and ``session_key`` the scope's key. The text names the cause's type, never a token, a
+    password or the store's URL.
+    """
+
+    operation: str | None
+    session_key: str | None
+
+    def __init__(self, message: str, *, operation: str | None = None,
+                 session_key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.session_key = session_key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_store_error, (type(self), self.message, self.operation, self.session_key))
+
+
+def _rebuild_store_error(cls: type[SessionStoreUnavailable], message: str, operation: str | None,
+                         session_key: str | None) -> SessionStoreUnavailable:
+    return cls(message, operation=operation, session_key=session_key)

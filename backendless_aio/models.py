@@ -9,27 +9,11 @@ from typing import Any
 
 from ._codes import DATE_KEYS, USER_TOKEN_KEY
 from ._secret import secret
+from .values import READ_ONLY, check_value, from_millis, to_millis
 
 __all__ = ["BackendlessUser", "from_millis", "to_millis"]
 
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _PASSWORD = "password"
-
-
-def to_millis(value: _dt.datetime | _dt.date) -> int:
-    """A datetime as integer milliseconds since the epoch (naive datetimes are taken as UTC)."""
-    if not isinstance(value, _dt.datetime):
-        value = _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc)
-    elif value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return (value - _EPOCH) // _dt.timedelta(milliseconds=1)
-
-
-def from_millis(value: Any) -> Any:
-    """Integer milliseconds as an aware UTC datetime; anything else is returned as it is."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _EPOCH + _dt.timedelta(milliseconds=value)
-    return value
 
 
 class BackendlessUser:
@@ -38,25 +22,38 @@ class BackendlessUser:
     It remembers which properties changed since it was last loaded from the server;
     ``update`` sends only those, so values another client changed meanwhile are not clobbered.
     The password is write-only: it can be set, is sent once, and is never read back or shown.
-    The system dates (``created``, ``updated``, ``lastLogin``) read as aware UTC datetimes.
+    The system dates (``created``, ``updated``, ``lastLogin``) and DATETIME properties read as
+    aware UTC datetimes. Values are checked when set (see docs/properties.md); the system
+    properties (``objectId``, ``ownerId``, ``created``...) are read-only, but may be given to the
+    constructor, e.g. ``BackendlessUser({"objectId": known_id})`` to update a known user.
+    A system date that is not integer milliseconds within the years 1..9999 reads as ``None``
+    from ``created`` / ``updated`` / ``last_login`` and as it arrived from ``get_property`` and
+    ``properties``: reading a user never raises.
     """
 
-    __slots__ = ("__weakref__", "_changed", "_password", "_props")
+    __slots__ = ("__weakref__", "_changed", "_dated", "_password", "_props")
 
     _props: dict[str, Any]
     _changed: set[str]
     _password: str | None
+    _dated: bool
 
     def __init__(self, properties: Mapping[str, Any] | None = None) -> None:
         self._props = {}
         self._changed = set()
         self._password = None
+        self._dated = False
         if properties is not None:
             if not isinstance(properties, Mapping):
                 raise TypeError("BackendlessUser takes a mapping of properties, not "
                                 f"{type(properties).__name__}")
             for key, value in properties.items():
-                self.set_property(key, value)
+                if key in READ_ONLY:
+                    if key == "objectId" and not isinstance(value, str):
+                        raise TypeError(f"objectId must be a string, not {type(value).__name__}")
+                    self._props[key] = value  # as loaded: never sent
+                else:
+                    self.set_property(key, value)
 
     # -- loading from the wire -------------------------------------------------------------
     @classmethod
@@ -68,6 +65,7 @@ class BackendlessUser:
         user._props = data
         user._changed = set()
         user._password = None
+        user._dated = False
         return user
 
     def _merge_answer(self, data: dict[str, Any], sent: Mapping[str, Any]) -> None:
@@ -95,12 +93,20 @@ class BackendlessUser:
     def _mark_clean(self) -> None:
         self._changed.clear()
         self._password = None
+        self._dated = False
 
     # -- the public face -----------------------------------------------------------------
     def set_property(self, key: str, value: Any) -> None:
-        """Set a property; it will be sent by the next update. ``None`` clears it on the server."""
+        """Set a property; it will be sent by the next update. ``None`` clears it on the server.
+
+        A value that cannot round-trip (NaN, infinity, an int beyond +/-(2**53-1), a naive
+        datetime, bytes, Decimal, any other object) raises TypeError / ValueError naming the
+        property; so does a system property (``objectId``, ``created``...), which is read-only.
+        """
         if not isinstance(key, str) or not key:
             raise TypeError(f"a property name must be a non-empty string, not {key!r}")
+        if key in READ_ONLY:
+            raise ValueError(f"{key!r} is a system property, set by the server: it is read-only")
         if key == _PASSWORD:
             if value is not None and not isinstance(value, str):
                 raise TypeError("the password must be a string")
@@ -108,6 +114,9 @@ class BackendlessUser:
             return
         if key == USER_TOKEN_KEY:
             raise ValueError("the user token is not a property; it lives in the session")
+        value = check_value(key, value)
+        if isinstance(value, _dt.datetime):
+            self._dated = True
         self._props[key] = value
         self._changed.add(key)
 
@@ -117,7 +126,7 @@ class BackendlessUser:
             self.set_property(key, value)
 
     def get_property(self, key: str, default: Any = None) -> Any:
-        """A property's value; system dates as aware UTC datetimes. The password reads as None."""
+        """A property's value; dates as aware UTC datetimes. The password reads as None."""
         if key == _PASSWORD:
             return None
         value = self._props.get(key, default)

@@ -26,6 +26,7 @@ from .errors import (
     BackendlessTimeout,
     ConnectionFailed,
     MalformedResponse,
+    RateLimited,
     UnexpectedStatus,
 )
 from .events import Hooks, OperationFailed, RequestSent, ResponseReceived, RetryScheduled
@@ -44,6 +45,9 @@ class Outcome:
         self.duration_ms = 0.0
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# A bodyless POST goes out without Content-Type, as the official SDKs send it (aiohttp would
+# otherwise add application/octet-stream).
+_NO_BODY_SKIP = frozenset({"Content-Type"})
 # Connect-phase failures: the request provably never reached the server.
 _NEVER_SENT: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,)
 if hasattr(aiohttp, "ConnectionTimeoutError"):  # aiohttp >= 3.10
@@ -91,7 +95,10 @@ class Transport:
 
     @staticmethod
     def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect)
+        total = timeout.total
+        if timeout.deadline is not None and (total is None or timeout.deadline < total):
+            total = timeout.deadline  # no attempt outlives the call's deadline
+        return aiohttp.ClientTimeout(total=total, connect=timeout.connect)
 
     # -- the session --------------------------------------------------------------------------
     def session(self) -> aiohttp.ClientSession:
@@ -148,106 +155,135 @@ class Transport:
         client_timeout = self._timeout if timeout is None else self._client_timeout(timeout)
         started = time.perf_counter()
         attempt = 0
-        while True:
-            attempt += 1
-            if hooks.wants(RequestSent):
-                await hooks.emit(RequestSent(operation=request.operation,
-                                             route=request.log_route, attempt=attempt))
-            status: int | None = None
-            retry_after: float | None = None
-            body = b""
-            try:
-                if limit is not None:  # held only while the request is on the wire
-                    await limit.acquire()
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            while True:
+                attempt += 1
+                if hooks.wants(RequestSent):
+                    await hooks.emit(RequestSent(operation=request.operation,
+                                                 route=request.log_route, attempt=attempt))
+                status: int | None = None
+                retry_after: float | None = None
+                body = b""
                 try:
-                    async with session.request(
-                            request.method, URL(self._root + request.path, encoded=True),
-                            data=request.body, headers=headers, timeout=client_timeout,
-                            allow_redirects=False) as resp:
-                        status = resp.status
-                        if status == 429 or status == 503:
-                            retry_after = _retry_after(resp.headers.get("Retry-After"))
-                        length = resp.content_length
-                        if length is not None and length <= MAX_RESPONSE_BYTES:
-                            body = await resp.read()
-                        else:
-                            body = await self._read(resp, request)
-                finally:
-                    if limit is not None:
-                        limit.release()
-                return_value = parse_answer(request, status, body, self._secrets, token)
-            except BackendlessFault as fault:
-                error: BaseException = fault
-                retryable = fault.code == Code.RATE_LIMIT or _status_retryable(
-                    request, policy, status)
-            except UnexpectedStatus as exc:
-                error = exc
-                retryable = _status_retryable(request, policy, status)
-            except MalformedResponse as exc:
-                error = exc
-                retryable = (request.idempotent or policy.retry_non_idempotent) and (
-                    status is not None and status < 300 and exc.snippet != "too large")
-            except _NEVER_SENT as exc:
-                error = self._connection_error(request, exc, (*self._secrets, token),
-                                               connecting=True)
-                retryable = True
-            except asyncio.TimeoutError as exc:
-                error = BackendlessTimeout(
-                    f"{request.operation}: no answer within the timeout "
-                    f"({client_timeout.total} s in all, {client_timeout.connect} s to connect)",
-                    operation=request.operation, route=request.log_route)
-                error.__cause__ = exc
-                retryable = request.idempotent or policy.retry_non_idempotent
-            except aiohttp.ClientError as exc:
-                error = self._connection_error(request, exc, (*self._secrets, token),
-                                               connecting=False)
-                retryable = request.idempotent or policy.retry_non_idempotent
-            except AttributeError as exc:
-                # aiohttp < 3.13 repeats a request on a dropped keep-alive connection even when
-                # the session was closed meanwhile, and trips over its connector (now None).
-                if not self._closed:
-                    raise
-                raise BackendlessError(
-                    f"{request.operation}: the app was closed while the call was running"
-                ) from exc
-            else:
-                if outcome is not None:
-                    outcome.attempt = attempt
-                    outcome.duration_ms = _ms(started)
-                if logs.enabled():
-                    self._finished(request, attempt, started, status)
-                if hooks.wants(ResponseReceived):
-                    await hooks.emit(ResponseReceived(
-                        operation=request.operation, route=request.log_route, attempt=attempt,
-                        status=status, duration_ms=_ms(started)))
-                return return_value
-
-            body = b""  # an error body may quote a secret: keep it out of this frame's locals
-            fault_code = error.code if isinstance(error, BackendlessFault) else None
-            if retryable and attempt < policy.max_attempts:
-                delay = backoff_delay(policy, attempt, retry_after)
-                reason = type(error).__name__
-                logs.emit("retry", {"operation": request.operation, "route": request.log_route,
-                                    "attempt": attempt, "delay_s": round(delay, 3),
-                                    "reason": reason, "status": status,
-                                    "fault_code": fault_code})
-                if status is not None and hooks.wants(ResponseReceived):
-                    await hooks.emit(ResponseReceived(
-                        operation=request.operation, route=request.log_route, attempt=attempt,
-                        status=status, duration_ms=_ms(started), fault_code=fault_code))
-                if hooks.wants(RetryScheduled):
-                    await hooks.emit(RetryScheduled(
-                        operation=request.operation, route=request.log_route, attempt=attempt,
-                        delay=delay, reason=reason, status=status, fault_code=fault_code))
-                await asyncio.sleep(delay)
-                if self._closed:
+                    if limit is not None:  # held only while the request is on the wire
+                        await limit.acquire()
+                    try:
+                        async with session.request(
+                                request.method, URL(self._root + request.path, encoded=True),
+                                data=request.body, headers=headers, timeout=client_timeout,
+                                skip_auto_headers=None if request.body is not None
+                                else _NO_BODY_SKIP,
+                                allow_redirects=False) as resp:
+                            status = resp.status
+                            if status == 429 or status == 503:
+                                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                            length = resp.content_length
+                            if length is not None and length <= MAX_RESPONSE_BYTES:
+                                body = await resp.read()
+                            else:
+                                body = await self._read(resp, request)
+                    finally:
+                        if limit is not None:
+                            limit.release()
+                    return_value = parse_answer(request, status, body, self._secrets, token)
+                except BackendlessFault as fault:
+                    error: BaseException = fault
+                    retryable = fault.code == Code.RATE_LIMIT or _status_retryable(
+                        request, policy, status)
+                except UnexpectedStatus as exc:
+                    error = exc
+                    retryable = _status_retryable(request, policy, status)
+                except MalformedResponse as exc:
+                    error = exc
+                    retryable = (request.idempotent or policy.retry_non_idempotent) and (
+                        status is not None and status < 300 and exc.snippet != "too large")
+                except _NEVER_SENT as exc:
+                    error = self._connection_error(request, exc, (*self._secrets, token),
+                                                   connecting=True)
+                    retryable = True
+                except asyncio.TimeoutError as exc:
+                    error = BackendlessTimeout(
+                        f"{request.operation}: no answer within the timeout "
+                        f"({_seconds(client_timeout.total)} s in all, "
+                        f"{_seconds(client_timeout.connect)} s to connect)",
+                        operation=request.operation, route=request.log_route)
+                    error.__cause__ = exc
+                    retryable = request.idempotent or policy.retry_non_idempotent
+                except aiohttp.ClientError as exc:
+                    error = self._connection_error(request, exc, (*self._secrets, token),
+                                                   connecting=False)
+                    retryable = request.idempotent or policy.retry_non_idempotent
+                except AttributeError as exc:
+                    # aiohttp < 3.13 repeats a request on a dropped keep-alive connection even
+                    # when the session was closed meanwhile, and trips over its connector (None).
+                    if not self._closed:
+                        raise
                     raise BackendlessError(
                         f"{request.operation}: the app was closed while the call was running"
-                    ) from error
-                continue
-            await self.report_failure(request, hooks, attempt, _ms(started), status, error)
-            # raised from here, with none of the parsing frames (they held the raw body)
-            raise error.with_traceback(None)
+                    ) from exc
+                else:
+                    if outcome is not None:
+                        outcome.attempt = attempt
+                        outcome.duration_ms = _ms(started)
+                    if logs.enabled():
+                        self._finished(request, attempt, started, status)
+                    if hooks.wants(ResponseReceived):
+                        await hooks.emit(ResponseReceived(
+                            operation=request.operation, route=request.log_route, attempt=attempt,
+                            status=status, duration_ms=_ms(started)))
+                    return return_value
+
+                body = b""  # an error body may quote a secret: keep it out of this frame's locals
+                fault_code = error.code if isinstance(error, BackendlessFault) else None
+                if retry_after is not None and isinstance(error, RateLimited):
+                    error.retry_after = retry_after
+                if retryable and attempt < policy.max_attempts:
+                    delay = backoff_delay(policy, attempt, retry_after)
+                    # the call's deadline: a wait that would end past it is not slept, and the
+                    # next attempt gets no more than the time left
+                    budget = (self.config.timeout if timeout is None else timeout).budget(
+                        policy.max_attempts)
+                    if budget is not None:
+                        left = budget - (time.perf_counter() - started) - delay
+                        if left <= 0.0:
+                            retryable = False
+                        elif client_timeout.total is None or left < client_timeout.total:
+                            client_timeout = aiohttp.ClientTimeout(
+                                total=left, connect=None if client_timeout.connect is None
+                                else min(client_timeout.connect, left))
+                if retryable and attempt < policy.max_attempts:
+                    reason = type(error).__name__
+                    logs.emit("retry", {"operation": request.operation, "route": request.log_route,
+                                        "attempt": attempt, "delay_s": round(delay, 3),
+                                        "reason": reason, "status": status,
+                                        "fault_code": fault_code})
+                    if status is not None and hooks.wants(ResponseReceived):
+                        await hooks.emit(ResponseReceived(
+                            operation=request.operation, route=request.log_route, attempt=attempt,
+                            status=status, duration_ms=_ms(started), fault_code=fault_code))
+                    if hooks.wants(RetryScheduled):
+                        await hooks.emit(RetryScheduled(
+                            operation=request.operation, route=request.log_route, attempt=attempt,
+                            delay=delay, reason=reason, status=status, fault_code=fault_code))
+                    await asyncio.sleep(delay)
+                    if self._closed:
+                        raise BackendlessError(
+                            f"{request.operation}: the app was closed while the call was running"
+                        ) from _scrubbed(error)
+                    continue
+                await self.report_failure(request, hooks, attempt, _ms(started), status, error)
+                # raised from here, with none of the parsing frames (they held the raw body)
+                raise _scrubbed(error)
+        except asyncio.CancelledError as cancelled:
+            # aiohttp's frames below hold the URL (the API key, maybe a token): a cancellation
+            # leaves with none of them
+            _scrubbed(cancelled)
+            raise
+        finally:
+            # the response's repr shows the URL (API key, maybe a token): keep it out of the
+            # frame a traceback of a raised error (or a cancellation) shows with its locals
+            resp = None
 
     async def _read(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
         """The body of an answer whose length is unknown or over the limit (the common case,
@@ -314,11 +350,32 @@ class Transport:
                 fault_code=fault_code, object_id=request.object_id))
 
 
+def _scrubbed(error: BaseException) -> BaseException:
+    """``error`` without the frames it was raised through, nor those of any exception in its
+    ``__cause__`` / ``__context__`` chain: they held the raw body, aiohttp's request objects
+    and the URL. What is left to show is the errors' own (redacted) texts."""
+    error.__traceback__ = None
+    seen = {id(error)}
+    pending = [error.__cause__, error.__context__]
+    while pending:
+        linked = pending.pop()
+        if linked is None or id(linked) in seen:
+            continue
+        seen.add(id(linked))
+        linked.__traceback__ = None
+        pending += (linked.__cause__, linked.__context__)
+    return error
+
+
 def _status_retryable(request: Request, policy: RetryPolicy, status: int | None) -> bool:
     """A throttling or gateway status: safe to repeat when idempotent, and a 429 always (the
     server refused the request without processing it)."""
     return status in policy.statuses and (
         request.idempotent or status == 429 or policy.retry_non_idempotent)
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _ms(started: float) -> float:

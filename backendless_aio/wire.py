@@ -26,10 +26,11 @@ from .errors import (
     BackendlessFault,
     ConfigurationError,
     MalformedResponse,
+    RequestTooLarge,
     UnexpectedStatus,
     fault_class,
 )
-from .models import BackendlessUser, to_millis
+from .models import BackendlessUser, from_millis, to_millis
 
 __all__ = [
     "Expect",
@@ -128,8 +129,38 @@ def dumps(value: Any) -> bytes:
 
 loads = orjson.loads
 
-# -- the cattrs converter: typed answers and event payloads -------------------------------------
+# -- the cattrs converter: typed answers, event payloads and typed user models ------------------
 converter: Final = make_converter()
+
+
+def _strict(kind: type[Any], accepts: tuple[type[Any], ...]) -> Any:
+    """A structure hook that takes values of ``accepts`` only (no ``int("12")``, no
+    ``str(5)``, no bool for a number): a wire value that does not fit is an error."""
+    def structure(value: Any, _: Any) -> Any:
+        if isinstance(value, accepts) and (kind is bool or not isinstance(value, bool)):
+            return kind(value)
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return structure
+
+
+def _structure_datetime(value: Any, _: Any) -> _dt.datetime:
+    """Backendless dates: integer milliseconds since the epoch (or a datetime already read)."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise TypeError("expected an aware datetime, got a naive one")
+        return value.astimezone(_dt.timezone.utc)
+    if isinstance(value, int) and not isinstance(value, bool):
+        when = from_millis(value)
+        if isinstance(when, _dt.datetime):
+            return when
+    raise TypeError(f"expected a datetime (milliseconds), got {type(value).__name__}")
+
+
+converter.register_structure_hook(str, _strict(str, (str,)))
+converter.register_structure_hook(int, _strict(int, (int,)))
+converter.register_structure_hook(float, _strict(float, (int, float)))
+converter.register_structure_hook(bool, _strict(bool, (bool,)))
+converter.register_structure_hook(_dt.datetime, _structure_datetime)
 
 
 @attrs.frozen(slots=True)
@@ -171,22 +202,32 @@ converter.register_structure_hook(UserClassProperty, _structure_property)
 
 # -- redaction ---------------------------------------------------------------------------------
 _TOKEN_IN_TEXT: Final = re.compile(r"(user token\s*-\s*)([^\s.,;]+)", re.IGNORECASE)
+#: A secret-looking key (user-token, userToken, token, password, api key, secret) quoted as
+#: JSON with a string value; the value may be cut off (a truncated answer): redacted up to the
+#: closing quote or the end of the text.
+_SECRET_KEY: Final = r"""(?:user[-_ ]?token|token|password|api[-_ ]?key|secret[-_ ]?key|secret)"""
+_SECRET_IN_JSON: Final = re.compile(
+    r"""(["']""" + _SECRET_KEY + r"""["']\s*:\s*["'])((?:[^"'\\]|\\.)*)""", re.IGNORECASE)
+_SECRET_NAME: Final = re.compile(_SECRET_KEY + r"\Z", re.IGNORECASE)
 REDACTED: Final = "<redacted>"
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Text with every known secret, and any token quoted the way Backendless quotes it, hidden."""
+    """Text with every known secret, any token quoted the way Backendless quotes it, and any
+    JSON string under a secret-looking key (``"user-token": "..."``, even cut off) hidden."""
     for secret in secrets:
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
-    return _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+    return _SECRET_IN_JSON.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def _redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: _redact_value(v, secrets) for k, v in value.items()}
+        return {k: REDACTED if isinstance(k, str) and _SECRET_NAME.match(k) and v is not None
+                else _redact_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact_value(v, secrets) for v in value]
     return value
@@ -218,8 +259,8 @@ def fault_from_body(request: Request, status: int, data: Any,
     if not isinstance(data, dict):
         return None
     code = data.get("code")
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) <= 18:
+        code = int(code)  # "3064" as Backendless sometimes sends it; never "²" or 10**5000
     if not isinstance(code, int) or isinstance(code, bool):
         return None
     message = data.get("message")
@@ -295,6 +336,10 @@ def _raise_error(request: Request, status: int, body: bytes,
     fault = fault_from_body(request, status, data, secrets)
     if fault is not None:
         raise fault
+    if status == 413:  # a proxy's (or a server's) bare "too large": the same typed fault
+        raise RequestTooLarge(f"{request.operation}: the request is larger than the server "
+                              "accepts", status=status, route=request.log_route,
+                              operation=request.operation)
     what = "an error without a Backendless fault code" if data is not None else (
         "an error status whose body is not JSON" if body.strip() else "an error with no body")
     raise _malformed(request, status, what, body, secrets, UnexpectedStatus)
@@ -400,6 +445,44 @@ def user_roles() -> Request:
                    None, Expect.JSON, idempotent=True)
 
 
+def user_roles_of(object_id: str) -> Request:
+    return Request("users.get_user_roles", "GET", Route.ROLES_OF_USER.value,
+                   "users/userroles/" + _segment(object_id, "the objectId"), None, Expect.JSON,
+                   idempotent=True, object_id=object_id)
+
+
+def change_role(identity: str | int, role: str, *, assign: bool) -> Request:
+    """POST users/assignRole or users/unassignRole with ``{user, roleName}``."""
+    if isinstance(identity, bool) or not isinstance(identity, str | int) or identity == "":
+        raise ConfigurationError("the user must be a non-empty identity value or objectId")
+    if not isinstance(role, str) or not role:
+        raise ConfigurationError("the role name must be a non-empty string")
+    route = Route.ASSIGN_ROLE if assign else Route.UNASSIGN_ROLE
+    operation = "users.assign_role" if assign else "users.unassign_role"
+    return Request(operation, "POST", route.value, route.value,
+                   dumps({"user": identity, "roleName": role}), Expect.EMPTY)
+
+
+def find_by_role(role: str, load_roles: bool) -> Request:
+    path = "users/role/" + _segment(role, "the role name")
+    if load_roles:
+        path += "?loadRoles=true"
+    return Request("users.find_by_role", "GET", Route.USERS_BY_ROLE.value, path, None,
+                   Expect.JSON, idempotent=True)
+
+
+def login_by_object_id(object_id: str) -> Request:
+    _segment(object_id, "the objectId")
+    return Request("users.login_by_object_id", "POST", Route.LOGIN.value, Route.LOGIN.value,
+                   dumps({"objectId": object_id}), Expect.SESSION, object_id=object_id)
+
+
+def create_email_confirmation_url(identity: str) -> Request:
+    return Request("users.create_email_confirmation_url", "POST", Route.CONFIRMATION_URL.value,
+                   "users/createEmailConfirmationURL/" + _segment(identity, "the identity"),
+                   None, Expect.JSON)
+
+
 def set_user_status(object_id: str, status: str) -> Request:
     return Request("users.set_user_status", "PUT", Route.STATUS.value,
                    f"users/{_segment(object_id, 'the objectId')}/status",
@@ -425,6 +508,21 @@ def read_roles(request: Request, data: Any) -> list[str]:
         raise MalformedResponse(f"{request.operation}: the answer is not a list of role names",
                                 operation=request.operation, route=request.log_route)
     return data
+
+
+def read_users(request: Request, data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, list) or not all(isinstance(u, dict) for u in data):
+        raise MalformedResponse(f"{request.operation}: the answer is not a list of users",
+                                operation=request.operation, route=request.log_route)
+    return data
+
+
+def read_confirmation_url(request: Request, data: Any) -> str:
+    url = data.get("confirmationURL") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url:
+        raise MalformedResponse(f"{request.operation}: the answer has no 'confirmationURL'",
+                                operation=request.operation, route=request.log_route)
+    return url
 
 
 def read_valid(request: Request, data: Any) -> bool:

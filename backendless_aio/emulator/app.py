@@ -20,8 +20,10 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from .._codes import USER_TOKEN_HEADER, Code
+from . import confirmation, console, data, roles, search
 from .errors import Fault, error_body
 from .faults import DEFAULT_HTML_PAGE, DEFAULT_NON_JSON_BODY, FaultRule
+from .guard import ADMIN_PREFIX, answer_and_close, is_admin_path, make_guard
 from .service import Caller, UsersService
 from .settings import EmulatorSettings
 from .state import EmulatorState
@@ -29,7 +31,6 @@ from .state import EmulatorState
 logger = logging.getLogger("backendless_aio.emulator")
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("backendless_aio_emulator_state", EmulatorState)
-ADMIN_PREFIX = "/__emulator__"
 WRONG_APP_MESSAGE = (
     "Version is disabled or provided wrong application info (application id and secret key)"
 )
@@ -39,7 +40,21 @@ WRONG_APP_MESSAGE = (
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(value), status=status, content_type="application/json")
+    try:
+        body = orjson.dumps(value)
+    except TypeError:  # a string with a lone surrogate (from undecodable request bytes)
+        body = orjson.dumps(_printable(value))
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def empty_response() -> web.Response:
@@ -66,6 +81,7 @@ class Call:
     body: bytes
     query: MultiMapping[str]
     params: tuple[str, ...]
+    request: web.Request
 
 
 Handler = Callable[[Call], Awaitable[web.Response]]
@@ -84,7 +100,7 @@ async def _guest(call: Call) -> web.Response:
 
 
 async def _login(call: Call) -> web.Response:
-    return json_response(await call.service.login(call.body))
+    return json_response(await call.service.login(call.body, call.caller))
 
 
 async def _logout(call: Call) -> web.Response:
@@ -119,6 +135,25 @@ async def _find_data(call: Call) -> web.Response:
     return json_response(user)
 
 
+async def _find_post(call: Call) -> web.Response:
+    query = search.query_from_body(call.body)
+    return json_response(search.find(call.service, call.caller, query))
+
+
+async def _find_get(call: Call) -> web.Response:
+    query = search.query_from_params(call.query)
+    return json_response(search.find(call.service, call.caller, query))
+
+
+async def _count_post(call: Call) -> web.Response:
+    where = search.where_from_body(call.body)
+    return json_response(search.count(call.service, call.caller, where))
+
+
+async def _count_get(call: Call) -> web.Response:
+    return json_response(search.count(call.service, call.caller, call.query.get("where")))
+
+
 async def _describe(call: Call) -> web.Response:
     return json_response(call.service.describe(call.caller))
 
@@ -146,6 +181,42 @@ async def _status(call: Call) -> web.Response:
     return empty_response()
 
 
+async def _assign(call: Call) -> web.Response:
+    roles.change_role(call.service, call.body, call.caller, assign=True)
+    return empty_response()
+
+
+async def _unassign(call: Call) -> web.Response:
+    roles.change_role(call.service, call.body, call.caller, assign=False)
+    return empty_response()
+
+
+async def _by_role(call: Call) -> web.Response:
+    return json_response(roles.find_by_role(call.service, call.params[0], call.query, call.caller))
+
+
+async def _roles_of(call: Call) -> web.Response:
+    return json_response(roles.roles_of_user(call.service, call.params[0], call.caller))
+
+
+async def _confirmation_url(call: Call) -> web.Response:
+    origin = f"{call.request.scheme}://{call.request.host}"
+    return json_response(confirmation.create_url(call.service, call.params[0], origin))
+
+
+async def _data_save(call: Call) -> web.Response:
+    return json_response(await data.save(call.service, call.params[0], call.body, call.caller))
+
+
+async def _data_find(call: Call) -> web.Response:
+    return json_response(data.find(call.service, call.params[0], call.body, call.caller))
+
+
+async def _data_get(call: Call) -> web.Response:
+    table, object_id = call.params
+    return json_response(data.find_by_id(call.service, table, object_id, call.caller))
+
+
 _USERS_FIXED: dict[str, dict[str, Handler]] = {
     "register": {"POST": _register},
     "login": {"POST": _login},
@@ -154,11 +225,16 @@ _USERS_FIXED: dict[str, dict[str, Handler]] = {
     "verifypassword": {"POST": _verify},
     "verifypassowrd": {"POST": _verify},  # the JS SDK v8's spelling
     "userroles": {"GET": _roles},
+    "assignRole": {"POST": _assign},
+    "unassignRole": {"POST": _unassign},
 }
 _USERS_WITH_PARAM: dict[str, dict[str, Handler]] = {
     "isvalidusertoken": {"GET": _is_valid},
     "restorepassword": {"GET": _restore},
     "resendconfirmation": {"POST": _resend},
+    "createEmailConfirmationURL": {"POST": _confirmation_url},
+    "role": {"GET": _by_role},
+    "userroles": {"GET": _roles_of},
 }
 
 
@@ -179,19 +255,43 @@ def match_route(rest: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] |
                 return _USERS_WITH_PARAM[rest[1]], (rest[2],)
             if rest[2] == "status":
                 return {"PUT": _status}, (rest[1],)
-    if n == 3 and rest[0] == "data" and rest[1].lower() == "users":
-        return {"GET": _find_data}, (rest[2],)
+    if n >= 2 and rest[0] == "data" and rest[1].lower() == "users":
+        if n == 2:
+            return {"GET": _find_get, "PUT": _data_save}, (rest[1],)
+        if n == 3:
+            if rest[2] == "find":
+                return {"POST": _find_post}, ()
+            if rest[2] == "count":
+                return {"POST": _count_post, "GET": _count_get}, ()
+            return {"GET": _find_data}, (rest[2],)
+    if n >= 2 and rest[0] == "data":
+        return _match_data(rest)
     return None
 
 
-def resolve(
-    state: EmulatorState, raw_path: str, token: str | None
-) -> tuple[UsersService, Caller, list[str]]:
-    """The app's service, the caller and the route segments below the root, for either URL
-    form (`/{appId}/{apiKey}/...`, or `/api/...` for the default app)."""
+def _match_data(rest: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | None:
+    """The Data-service slice (data.py): save, a minimal find, a record by id."""
+    if len(rest) == 2:
+        return {"PUT": _data_save}, (rest[1],)
+    if len(rest) == 3 and rest[2] == "find":
+        return {"POST": _data_find}, (rest[1],)
+    if len(rest) == 3:
+        return {"GET": _data_get}, (rest[1], rest[2])
+    return None
+
+
+def path_segments(raw_path: str) -> list[str]:
     segments = [unquote(s) for s in raw_path.split("?", 1)[0].split("/")[1:]]
     if segments and segments[-1] == "":
         segments.pop()
+    return segments
+
+
+def resolve(
+    state: EmulatorState, segments: list[str], token: str | None
+) -> tuple[UsersService, Caller, list[str]]:
+    """The app's service, the caller and the route segments below the root, for either URL
+    form (`/{appId}/{apiKey}/...`, or `/api/...` for the default app)."""
     if segments and segments[0] == "api":
         return state.service, Caller(token=token), segments[1:]
     if len(segments) < 2:
@@ -208,7 +308,14 @@ async def answer(state: EmulatorState, request: web.Request, body: bytes) -> web
     """Process one request of the Users API; every outcome is a JSON (or empty) answer."""
     token = request.headers.get(USER_TOKEN_HEADER, "").strip() or None
     try:
-        service, caller, rest = resolve(state, request.raw_path, token)
+        segments = path_segments(request.raw_path)
+        if console.is_console_path(segments):  # before `/{appId}/{apiKey}/...`
+            return await console.answer(state, request, body, segments)
+        if token is not None and not (token.isascii() and token.isprintable()):
+            # (undecodable bytes arrive as lone surrogates): no session has such a token
+            raise Fault(Code.INVALID_TOKEN, "Not existing user token. The user-token header "
+                        "must be printable ASCII; relogin user to update your user token")
+        service, caller, rest = resolve(state, segments, token)
         route = match_route(rest)
         if route is None:
             raise Fault(404, f"Unknown route: {request.method} {'/'.join(rest)}", status=404)
@@ -221,7 +328,7 @@ async def answer(state: EmulatorState, request: web.Request, body: bytes) -> web
             )
             response.headers["Allow"] = allowed
             return response
-        call = Call(service, caller, body, request.query, params)
+        call = Call(service, caller, body, request.query, params, request)
         return await handler(call)
     except Fault as fault:
         return fault_response(fault)
@@ -308,7 +415,8 @@ CORS_HEADERS = {
 
 
 async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    if not is_admin_path(request.path):  # admin answers never carry CORS headers
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -317,7 +425,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.method == "OPTIONS":  # a CORS preflight
         return web.Response(status=204, headers=CORS_HEADERS)
     try:
-        body = await _read_body(request, settings.max_body_bytes)
+        body = await asyncio.wait_for(
+            _read_body(request, settings.max_body_bytes), settings.header_timeout
+        )
+    except asyncio.TimeoutError:
+        response = error_response(
+            408, f"The request body did not arrive within {settings.header_timeout} s", status=408
+        )
+        return await answer_and_close(request, response)
     except _TooLarge:
         if settings.record_requests:
             state.record(request.method, request.raw_path, request.headers, b"")
@@ -330,8 +445,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         state.record(request.method, request.raw_path, request.headers, body)
 
     decision = state.faults.decide(request.method, request.path)
-    if decision.delay:
-        await asyncio.sleep(decision.delay)
+    delay = decision.delay + settings.latency
+    if delay:
+        await asyncio.sleep(delay)
     rule = decision.fault
     if rule is None:
         return await answer(state, request, body)
@@ -416,6 +532,18 @@ async def admin_clock(request: web.Request) -> web.Response:
     return json_response({"offset": state.clock.offset})
 
 
+async def confirm_email(request: web.Request) -> web.Response:
+    """A confirmation link, fetched (from a mail, a browser): confirms and shows a page."""
+    service = request.app[STATE].service_for(request.match_info["app_id"])
+    if service is None:
+        status, text = 404, "This confirmation link belongs to no application."
+    else:
+        status, text = confirmation.confirm(service, request.match_info["token"])
+    return web.Response(
+        status=status, text=confirmation.page(status, text), content_type="text/html"
+    )
+
+
 async def admin_unknown(request: web.Request) -> web.Response:
     return error_response(404, f"Unknown admin route: {request.method} {request.path}", status=404)
 
@@ -445,7 +573,10 @@ def create_app(
     if state is None:
         state = EmulatorState(settings if settings is not None else EmulatorSettings())
     # Bodies are limited by the handler itself (JSON 413); leave aiohttp's own limit above it.
-    app = web.Application(client_max_size=state.settings.max_body_bytes + 1)
+    app = web.Application(
+        client_max_size=state.settings.max_body_bytes + 1,
+        middlewares=[make_guard(state.settings)],
+    )
     app[STATE] = state
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
@@ -457,5 +588,8 @@ def create_app(
     app.router.add_post(f"{ADMIN_PREFIX}/clock", admin_clock)
     app.router.add_get(f"{ADMIN_PREFIX}/users/{{object_id}}", admin_user)
     app.router.add_route("*", f"{ADMIN_PREFIX}/{{tail:.*}}", admin_unknown)
+    app.router.add_get(
+        f"{confirmation.CONFIRMATION_PREFIX}/{{app_id}}/{{token}}", confirm_email
+    )
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

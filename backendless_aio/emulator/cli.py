@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -14,9 +15,13 @@ from .settings import (
     CROSS_USER_POLICIES,
     DEFAULT_API_KEY,
     DEFAULT_APP_ID,
+    DEFAULT_CONSOLE_LOGIN,
+    DEFAULT_CONSOLE_PASSWORD,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_LOCKOUT_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_SESSIONS,
     DEFAULT_SESSION_TIMEOUT,
     MULTIPLE_LOGINS_POLICIES,
@@ -46,6 +51,13 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         default=":memory:",
         metavar="PATH",
         help="SQLite file to keep the state in (default: in memory, lost on exit)",
+    )
+    where.add_argument(
+        "--admin-token",
+        default=os.environ.get("BACKENDLESS_EMULATOR_ADMIN_TOKEN"),
+        metavar="TOKEN",
+        help="token the /__emulator__ admin routes require (X-Emulator-Admin-Token); needed to "
+        "use them beyond loopback (default: $BACKENDLESS_EMULATOR_ADMIN_TOKEN)",
     )
     app = parser.add_argument_group("application")
     app.add_argument("--app-id", default=DEFAULT_APP_ID, help="application id (%(default)s)")
@@ -148,6 +160,38 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         action="store_false",
         help="refuse logins (3000)",
     )
+    sessions.add_argument(
+        "--email-confirmation",
+        action="store_true",
+        help="new users stay EMAIL_CONFIRMATION_PENDING until their confirmation URL is fetched",
+    )
+    sessions.add_argument(
+        "--no-unconfirmed-login",
+        dest="unconfirmed_login",
+        action="store_false",
+        help="refuse logins of users whose email is not confirmed (3091), as the docs say",
+    )
+    sessions.add_argument(
+        "--strict",
+        action="store_true",
+        help=(
+            "Backendless's rules the default app relaxes: verify password only with the "
+            "CloudCode key (3122), resend confirmation only when required (3103/3102)"
+        ),
+    )
+    console = parser.add_argument_group("console API (/console/...)")
+    console.add_argument(
+        "--console-login",
+        default=DEFAULT_CONSOLE_LOGIN,
+        metavar="EMAIL",
+        help="the developer login of the console API (%(default)s)",
+    )
+    console.add_argument(
+        "--console-password",
+        default=DEFAULT_CONSOLE_PASSWORD,
+        metavar="PASSWORD",
+        help="the developer password of the console API (default: the e2e suite's)",
+    )
     other = parser.add_argument_group("other")
     other.add_argument(
         "--fast-password-hashing",
@@ -162,7 +206,26 @@ def add_emulator_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         help="largest request body (%(default)s)",
     )
     other.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request headers (then body) take longer (%(default)s)",
+    )
+    other.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="connections served at once; more get 503 (%(default)s)",
+    )
+    other.add_argument(
         "--fault-seed", type=int, default=0, metavar="N", help="fault injection seed"
+    )
+    other.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS",
+        help="wait MS milliseconds before every API answer, like a network would (0); the "
+        "official e2e suite needs 1 or more",
     )
     other.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.set_defaults(func=run)
@@ -176,6 +239,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         server_api_key=args.server_api_key,
         db_path=args.db,
         host=args.host,
+        admin_token=args.admin_token or None,
         port=args.port,
         identity=args.identity,
         required=tuple(args.required),
@@ -188,9 +252,17 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         lockout_seconds=args.lockout_seconds,
         registration_enabled=args.registration_enabled,
         login_enabled=args.login_enabled,
+        email_confirmation=args.email_confirmation,
+        unconfirmed_login=args.unconfirmed_login,
+        strict=args.strict,
+        console_login=args.console_login,
+        console_password=args.console_password,
         fast_password_hashing=args.fast_password_hashing,
         max_body_bytes=args.max_body_bytes,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
         fault_seed=args.fault_seed,
+        latency=args.latency / 1000,
     )
 
 
@@ -242,6 +314,7 @@ def _announce(emulator: Emulator) -> None:
         f"  api key:       {settings.api_key}",
         f"  classic root:  {emulator.root_url}",
         f"  domain root:   {emulator.api_url}",
+        f"  console:       {emulator.url}/console (developer {settings.console_login})",
         f"  database:      {settings.db_path}",
     ]
     if settings.server_api_key is not None:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .app import create_app
 from .faults import FaultInjector
+from .protocol import GuardedSite
 from .settings import EmulatorSettings
 from .state import EmulatorState, RecordedRequest
 
@@ -47,11 +48,18 @@ class Emulator:
         app = create_app(state=self._state)
         options: dict[str, Any] = {} if self.access_log else {"access_log": None}
         runner = web.AppRunner(
-            app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, **options
+            app,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=settings.header_timeout,  # closes connections without a request
+            **options,
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, settings.host, settings.port)
+            site = GuardedSite(
+                runner, settings.host, settings.port,
+                max_connections=connection_cap(settings.max_connections),
+            )
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -155,6 +163,22 @@ class Emulator:
     def _ensure_open(self) -> None:
         if self._runner is None:
             raise RuntimeError("the emulator is not running")
+
+
+#: File descriptors kept free of connections (the database, the listening sockets, logs...).
+FD_RESERVE = 32
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted``, lowered to what the process's open-file limit leaves for connections."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return wanted
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - FD_RESERVE))
 
 
 def _is_ip(host: str) -> bool:

@@ -25,8 +25,16 @@ DEFAULT_MAX_SESSIONS = 10
 DEFAULT_LOCKOUT_SECONDS = 900.0
 #: Largest request body accepted; larger ones get a JSON 413.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Seconds a connection may take to send a request's headers (from connecting, or from the
+#: previous answer on a kept-alive connection) and then its body; then it is closed.
+DEFAULT_HEADER_TIMEOUT = 20.0
+#: Open connections the emulator serves at once; one more is answered 503 and closed.
+DEFAULT_MAX_CONNECTIONS = 256
 #: How many requests are kept when record_requests is on.
 RECORDED_REQUESTS_LIMIT = 1000
+#: The console developer account (the defaults of Backendless's own e2e suite).
+DEFAULT_CONSOLE_LOGIN = "foo@foo.com"
+DEFAULT_CONSOLE_PASSWORD = "secret"
 
 CrossUserPolicy = Literal["deny", "allow"]
 #: What a register or update does with a property the Users table has no column for:
@@ -144,11 +152,43 @@ class EmulatorSettings:
     registration_enabled: bool = True
     #: False answers 3000 to every login ("login disabled for this account").
     login_enabled: bool = True
+    #: Registration leaves new users EMAIL_CONFIRMATION_PENDING until their confirmation URL is
+    #: fetched (the console's emailConfirmationRequired).
+    email_confirmation: bool = False
+    #: Whether a user whose email is not confirmed yet may log in (False: 3091, as Backendless's
+    #: docs say; True, the default, lets Backendless's own e2e suite run, see docs/emulator.md).
+    unconfirmed_login: bool = True
+    #: Backendless's rules that the default app relaxes so existing callers keep working: verify
+    #: password only with the CloudCode key (3122); resend confirmation only when the app
+    #: requires it (3103) and the user is pending (3102). Apps the console creates are strict.
+    strict: bool = False
+    #: The console developer account (POST /console/home/login).
+    console_login: str = attrs.field(
+        default=DEFAULT_CONSOLE_LOGIN, validator=attrs.validators.min_len(1)
+    )
+    console_password: str = attrs.field(
+        default=DEFAULT_CONSOLE_PASSWORD, validator=attrs.validators.min_len(1), repr=False
+    )
     #: Lower the password hashing cost (for test suites that register many users).
     fast_password_hashing: bool = False
     max_body_bytes: int = attrs.field(
         default=DEFAULT_MAX_BODY_BYTES, validator=attrs.validators.ge(1024)
     )
+    #: Seconds for a request's headers (and then its body) to arrive before the connection is
+    #: closed; also how long an idle kept-alive connection stays open.
+    header_timeout: float = attrs.field(
+        default=DEFAULT_HEADER_TIMEOUT, converter=float, validator=attrs.validators.gt(0)
+    )
+    #: Connections served at once; more are answered 503 (JSON) and closed.
+    max_connections: int = attrs.field(
+        default=DEFAULT_MAX_CONNECTIONS, validator=attrs.validators.ge(1)
+    )
+    #: The token the admin routes (`/__emulator__/...`) require in the `X-Emulator-Admin-Token`
+    #: header. Without one, admin routes answer only when the emulator listens on loopback.
+    admin_token: str | None = attrs.field(default=None, repr=False)
+    #: Seconds added before every API answer, like a network's round trip (0: none). Backendless's
+    #: own e2e suite needs a millisecond or more: its random e-mails come from Date.now().
+    latency: float = attrs.field(default=0.0, converter=float, validator=attrs.validators.ge(0))
     #: Seed of the fault injector's random choices (ratios), for reproducible runs.
     fault_seed: int = 0
     #: Keep the last RECORDED_REQUESTS_LIMIT requests in Emulator.requests.
@@ -199,6 +239,9 @@ class AppSettings:
     )
     registration_enabled: bool = True
     login_enabled: bool = True
+    email_confirmation: bool = False
+    unconfirmed_login: bool = True
+    strict: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)

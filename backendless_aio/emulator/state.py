@@ -56,6 +56,8 @@ class EmulatorState:
         self.requests: deque[RecordedRequest] = deque(maxlen=RECORDED_REQUESTS_LIMIT)
         self._services: dict[str, UsersService] = {}
         self._keys: dict[tuple[str, str], str] = {}
+        #: SHA-256 of the console auth keys handed out by the developer login (in memory).
+        self.console_keys: set[str] = set()
 
     def open(self) -> None:
         self.store.open()

@@ -76,6 +76,42 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS roles (
+    app_id  TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    role_id TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS user_roles (
+    object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    app_id    TEXT NOT NULL,
+    role      TEXT NOT NULL,
+    PRIMARY KEY (object_id, role)
+);
+CREATE INDEX IF NOT EXISTS user_roles_by_role ON user_roles(app_id, role);
+CREATE TABLE IF NOT EXISTS confirmations (
+    token_hash TEXT PRIMARY KEY,
+    app_id     TEXT NOT NULL,
+    object_id  TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    created    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS data_tables (
+    app_id  TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS records (
+    object_id  TEXT PRIMARY KEY,
+    app_id     TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    table_name TEXT NOT NULL,
+    owner_id   TEXT,
+    created    INTEGER NOT NULL,
+    updated    INTEGER,
+    props      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_table ON records(app_id, table_name, created);
 """
 
 #: Version 1 (one app per file, plain-text tokens) is migrated in place on open.
@@ -92,6 +128,26 @@ _USER_COLUMNS = (
 )
 #: The table whose columns are the Users class's properties.
 USERS_TABLE = "Users"
+#: The users table's own columns for the system properties a query may name (SQL text: constant).
+USER_SYSTEM_SQL = {
+    "objectId": "object_id",
+    "ownerId": "owner_id",
+    "created": "created",
+    "updated": "updated",
+    "lastLogin": "last_login",
+    "userStatus": "user_status",
+}
+#: How a query reads a property kept in the props JSON: the path is a bound parameter.
+PROP_SQL = "json_extract(props, ?)"
+#: Ties in a sorted query go by insertion order.
+TIEBREAK_SQL = "rowid"
+
+
+def prop_path(name: str) -> str:
+    """The JSON path of property `name` in the props column (bound, never spliced in SQL)."""
+    if '"' in name or "\\" in name:
+        raise ValueError(f"a property name usable in a query has no quote: {name!r}")
+    return f'$."{name}"'
 
 
 def token_hash(token: str) -> str:
@@ -109,6 +165,10 @@ class StoredApp:
     settings: dict[str, Any]
     api_keys: dict[str, str]
     created: int
+
+
+class QueryFailed(Exception):
+    """SQLite refused a compiled query (too complex, say): the request's fault, not a crash."""
 
 
 class IdentityTaken(Exception):
@@ -174,6 +234,9 @@ class Store:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._depth = 0
+        #: (app id, table) -> (the connection's total_changes when read, name -> type): every
+        #: user object lists every column, so a page of users reads them once, not per user.
+        self._columns: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -208,6 +271,7 @@ class Store:
         self._db = db
 
     def close(self) -> None:
+        self._columns.clear()
         if self._db is not None:
             db, self._db = self._db, None
             db.close()
@@ -243,7 +307,10 @@ class Store:
     def reset(self) -> None:
         """Delete every app with all its users, sessions and columns."""
         with self.transaction():
-            for table in ("sessions", "users", "columns", "api_keys", "apps"):
+            for table in (
+                "confirmations", "user_roles", "roles", "records", "data_tables",
+                "sessions", "users", "columns", "api_keys", "apps",
+            ):
                 self.db.execute(f"DELETE FROM {table}")  # noqa: S608 (constant names)
 
     # -- meta --------------------------------------------------------------------------------
@@ -313,8 +380,11 @@ class Store:
     def delete_app(self, app_id: str) -> bool:
         """Delete an app and everything it holds."""
         with self.transaction():
-            # sessions reference users, which the app's cascade deletes
-            self.db.execute("DELETE FROM sessions WHERE app_id = ?", (app_id,))
+            # sessions, roles and confirmations reference users, which the app's cascade deletes
+            for table in ("sessions", "user_roles", "confirmations"):
+                self.db.execute(
+                    f"DELETE FROM {table} WHERE app_id = ?", (app_id,)  # noqa: S608 (constants)
+                )
             cursor = self.db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,))
         return cursor.rowcount > 0
 
@@ -477,6 +547,40 @@ class AppStore:
         except sqlite3.IntegrityError as exc:
             raise IdentityTaken(user.identity_key) from exc
 
+    def select_users(
+        self,
+        where: str | None,
+        params: tuple[Any, ...],
+        order: str,
+        order_params: tuple[Any, ...],
+        limit: int,
+        offset: int,
+    ) -> list[StoredUser]:
+        """One page of users matching `where` (a SQL expression made of constant fragments and
+        `?` marks, from the query compiler), in `order`."""
+        condition = f"AND ({where}) " if where else ""
+        try:
+            rows = self.db.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE app_id = ? {condition}"  # noqa: S608
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                (self.app_id, *params, *order_params, limit, offset),
+            ).fetchall()
+        except (sqlite3.OperationalError, OverflowError) as exc:
+            raise QueryFailed(str(exc)) from None
+        return [_row_to_user(row) for row in rows]
+
+    def count_matching(self, where: str | None, params: tuple[Any, ...]) -> int:
+        """How many users match `where` (see `select_users`)."""
+        condition = f"AND ({where})" if where else ""
+        try:
+            row = self.db.execute(
+                f"SELECT count(*) FROM users WHERE app_id = ? {condition}",  # noqa: S608
+                (self.app_id, *params),
+            ).fetchone()
+        except (sqlite3.OperationalError, OverflowError) as exc:
+            raise QueryFailed(str(exc)) from None
+        return int(row[0])
+
     def count_users(self) -> int:
         row = self.db.execute("SELECT count(*) FROM users WHERE app_id = ?", (self.app_id,))
         return int(row.fetchone()[0])
@@ -528,12 +632,22 @@ class AppStore:
     # -- dynamic columns ---------------------------------------------------------------------
 
     def columns(self, table: str = USERS_TABLE) -> dict[str, str]:
-        """A table's dynamic columns in creation order: name -> Backendless type name."""
-        rows = self.db.execute(
+        """A table's dynamic columns in creation order: name -> Backendless type name.
+
+        Cached until the next write of any kind through this connection (`total_changes`)."""
+        db = self.db
+        key = (self.app_id, table)
+        stamp = db.total_changes
+        cached = self.store._columns.get(key)
+        if cached is not None and cached[0] == stamp:
+            return dict(cached[1])
+        rows = db.execute(
             "SELECT name, type FROM columns WHERE app_id = ? AND table_name = ? ORDER BY position",
             (self.app_id, table),
         ).fetchall()
-        return {str(name): str(kind) for name, kind in rows}
+        columns = {str(name): str(kind) for name, kind in rows}
+        self.store._columns[key] = (stamp, columns)
+        return dict(columns)
 
     def add_columns(self, columns: dict[str, str], table: str = USERS_TABLE) -> None:
         if not columns:
@@ -544,6 +658,164 @@ class AppStore:
                 "ON CONFLICT(app_id, table_name, name) DO NOTHING",
                 [(self.app_id, table, name, kind) for name, kind in columns.items()],
             )
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def roles(self) -> dict[str, str]:
+        """The app's own roles, oldest first: name -> role id."""
+        rows = self.db.execute(
+            "SELECT name, role_id FROM roles WHERE app_id = ? ORDER BY created, name",
+            (self.app_id,),
+        ).fetchall()
+        return {str(name): str(role_id) for name, role_id in rows}
+
+    def create_role(self, name: str, role_id: str, created: int) -> str:
+        """Create a role (an existing one is kept); its role id."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO roles(app_id, name, role_id, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(app_id, name) DO NOTHING",
+                (self.app_id, name, role_id, created),
+            )
+        return self.roles()[name]
+
+    def assign_role(self, object_id: str, role: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO user_roles(object_id, app_id, role) VALUES (?, ?, ?) "
+                "ON CONFLICT(object_id, role) DO NOTHING",
+                (object_id, self.app_id, role),
+            )
+
+    def unassign_role(self, object_id: str, role: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "DELETE FROM user_roles WHERE object_id = ? AND app_id = ? AND role = ?",
+                (object_id, self.app_id, role),
+            )
+
+    def roles_of(self, object_id: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT role FROM user_roles WHERE object_id = ? AND app_id = ? ORDER BY rowid",
+            (object_id, self.app_id),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def users_with_role(self, role: str) -> list[StoredUser]:
+        rows = self.db.execute(
+            f"SELECT {_PREFIXED_USER_COLUMNS} FROM users u "  # noqa: S608 (constant)
+            "JOIN user_roles r ON r.object_id = u.object_id "
+            "WHERE r.app_id = ? AND r.role = ? ORDER BY u.created, u.rowid",
+            (self.app_id, role),
+        ).fetchall()
+        return [_row_to_user(row) for row in rows]
+
+    def users(self, *, limit: int, offset: int = 0) -> list[StoredUser]:
+        """Users, oldest first, one page."""
+        rows = self.db.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE app_id = ? "  # noqa: S608 (constant)
+            "ORDER BY created, rowid LIMIT ? OFFSET ?",
+            (self.app_id, limit, offset),
+        ).fetchall()
+        return [_row_to_user(row) for row in rows]
+
+    # -- email confirmations -----------------------------------------------------------------
+
+    def add_confirmation(self, token: str, object_id: str, now: float) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO confirmations(token_hash, app_id, object_id, created) "
+                "VALUES (?, ?, ?, ?)",
+                (token_hash(token), self.app_id, object_id, now),
+            )
+
+    def take_confirmation(self, token: str) -> tuple[str, float] | None:
+        """The user id and creation time of a confirmation token, which is used up."""
+        key = token_hash(token)
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT object_id, created FROM confirmations WHERE token_hash = ? AND app_id = ?",
+                (key, self.app_id),
+            ).fetchone()
+            if row is None:
+                return None
+            self.db.execute("DELETE FROM confirmations WHERE token_hash = ?", (key,))
+        return str(row[0]), float(row[1])
+
+    # -- data tables (the Data service slice) ------------------------------------------------
+
+    def has_table(self, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM data_tables WHERE app_id = ? AND name = ?", (self.app_id, name)
+        ).fetchone()
+        return row is not None
+
+    def create_table(self, name: str, created: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO data_tables(app_id, name, created) VALUES (?, ?, ?) "
+                "ON CONFLICT(app_id, name) DO NOTHING",
+                (self.app_id, name, created),
+            )
+
+    def put_record(self, table: str, record: StoredRecord) -> None:
+        """Insert a record, or replace an existing one of the same table."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO records(object_id, app_id, table_name, owner_id, created, updated, "
+                "props) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(object_id) DO UPDATE SET "
+                "updated = excluded.updated, props = excluded.props",
+                (
+                    record.object_id,
+                    self.app_id,
+                    table,
+                    record.owner_id,
+                    record.created,
+                    record.updated,
+                    _dumps(record.props),
+                ),
+            )
+
+    def get_record(self, table: str, object_id: str) -> StoredRecord | None:
+        row = self.db.execute(
+            "SELECT object_id, owner_id, created, updated, props FROM records "
+            "WHERE object_id = ? AND app_id = ? AND table_name = ?",
+            (object_id, self.app_id, table),
+        ).fetchone()
+        return None if row is None else _row_to_record(row)
+
+    def records(self, table: str, *, limit: int, offset: int = 0) -> list[StoredRecord]:
+        rows = self.db.execute(
+            "SELECT object_id, owner_id, created, updated, props FROM records "
+            "WHERE app_id = ? AND table_name = ? ORDER BY created, rowid LIMIT ? OFFSET ?",
+            (self.app_id, table, limit, offset),
+        ).fetchall()
+        return [_row_to_record(row) for row in rows]
+
+
+@attrs.define(kw_only=True)
+class StoredRecord:
+    """One record of a data table other than Users."""
+
+    object_id: str
+    owner_id: str | None
+    created: int
+    updated: int | None
+    props: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _row_to_record(row: tuple[Any, ...]) -> StoredRecord:
+    props = orjson.loads(row[4])
+    return StoredRecord(
+        object_id=row[0],
+        owner_id=row[1],
+        created=row[2],
+        updated=row[3],
+        props=props if isinstance(props, dict) else {},
+    )
+
+
+_PREFIXED_USER_COLUMNS = ", ".join(f"u.{name.strip()}" for name in _USER_COLUMNS.split(","))
 
 
 def _loads_dict(text: str) -> dict[str, Any]:

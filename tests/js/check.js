@@ -2,15 +2,17 @@
 // Runs the official Backendless JS SDK (npm "backendless" v8) against a backendless_aio emulator
 // and prints one JSON report of what the SDK got back (values and fault codes).
 //
-//   node check.js SERVER_URL APP_ID API_KEY
+//   node check.js SERVER_URL APP_ID API_KEY [SERVER_KEY ROLE]
 //
 // The classic form (Backendless.serverURL + initApp(appId, apiKey)) runs the full scenario;
 // the domain form (initApp("http://host:port"), which uses {domain}/api) runs a shorter one.
+// With SERVER_KEY (the app's CloudCode key) and ROLE (a role made in the console), a third
+// scenario runs what only that key may do: roles, login by objectId, confirmation URLs.
 'use strict'
 
 const Backendless = require('backendless')
 
-const [serverURL, appId, apiKey] = process.argv.slice(2)
+const [serverURL, appId, apiKey, serverKey, roleName] = process.argv.slice(2)
 
 if (!serverURL || !appId || !apiKey) {
   process.stderr.write('usage: node check.js SERVER_URL APP_ID API_KEY\n')
@@ -89,6 +91,24 @@ async function classic() {
 
   report.findById = userSummary(await Backendless.Data.of('Users').findById(registered.objectId))
   report.findOther = userSummary(await Backendless.Data.of('Users').findById(other.objectId))
+  // finding users through the Data service (the wire the Python client copies)
+  const usersTable = Backendless.Data.of('Users')
+  const query = Backendless.DataQueryBuilder.create()
+    .setWhereClause(`email = '${email}' or name = 'Other'`)
+    .setSortBy(['name', 'created DESC'])
+    .setProperties(['email', 'name'])
+    .setPageSize(5)
+    .setOffset(0)
+  report.dataFind = await outcome(async () => (await usersTable.find(query)).map(u => u.email))
+  report.dataFindDefault = await outcome(async () => (await usersTable.find()).length)
+  report.dataCount = await outcome(() => usersTable.getObjectCount(`name = 'Other'`))
+  report.dataCountAll = await outcome(() => usersTable.getObjectCount())
+  report.dataFindFirst = await outcome(async () => (await usersTable.findFirst()).email)
+  report.dataFindLast = await outcome(async () => (await usersTable.findLast()).email)
+  report.dataFindBadWhere = await outcome(
+    () => usersTable.find(Backendless.DataQueryBuilder.create().setWhereClause('age >'))
+  )
+
   report.currentUserReload = userSummary(await Users.getCurrentUser(true))
   report.verifyPassword = await outcome(() => Users.verifyPassword(PASSWORD))
   report.verifyWrongPassword = await outcome(() => Users.verifyPassword('wrong-password'))
@@ -155,11 +175,34 @@ async function domain() {
   return report
 }
 
+async function server() {
+  const app = Backendless.initApp({ appId, apiKey: serverKey, serverURL, standalone: true })
+  const Users = app.UserService
+  const report = { form: 'server' }
+  const email = `js-server-${RUN}@example.com`
+
+  const user = await Users.register({ email, password: PASSWORD })
+  report.assignRole = await outcome(() => Users.assignRole(email, roleName))
+  report.findByRole = await outcome(async () =>
+    (await Users.findByRole(roleName, true)).map(u => ({ objectId: u.objectId, roles: u.roles }))
+  )
+  report.rolesOf = await outcome(() => Users.getUserRoles(user.objectId))
+  report.unassignRole = await outcome(() => Users.unassignRole(email, roleName))
+  report.loginByObjectId = await outcome(async () => userSummary(await Users.login(user.objectId)))
+  report.confirmationURL = await outcome(() => Users.createEmailConfirmationURL(email))
+  report.objectId = user.objectId
+
+  return report
+}
+
 async function main() {
   const report = { sdkVersion: require('backendless/package.json').version }
 
   report.classic = await classic()
   report.domain = await domain()
+  if (serverKey) {
+    report.server = await server()
+  }
 
   process.stdout.write(JSON.stringify(report, null, 2) + '\n')
 }
