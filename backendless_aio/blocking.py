@@ -442,7 +442,12 @@ class BlockingUserService:
 
     @overload
     def login_as_guest(
-        self, callback: None = None, *, stay_logged_in: bool = False, timeout: TimeoutArg = None
+        self,
+        callback: None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def login_as_guest(
@@ -451,17 +456,41 @@ class BlockingUserService:
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def login_as_guest(
         self,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        callback: None = None,
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def login_as_guest(
+        self,
+        callback: AsyncCallback[M],
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    def login_as_guest(
+        self,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.login_as_guest`."""
         return self._portal.run(
-            self._service.login_as_guest, callback, stay_logged_in=stay_logged_in, timeout=timeout
+            self._service.login_as_guest,
+            callback,
+            stay_logged_in=stay_logged_in,
+            timeout=timeout,
+            model=model,
         )
 
     @overload
@@ -785,6 +814,7 @@ class BlockingUserService:
         *,
         load_roles: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> list[BackendlessUser]: ...
     @overload
     def find_by_role(
@@ -794,18 +824,45 @@ class BlockingUserService:
         *,
         load_roles: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[list[BackendlessUser]]: ...
+    @overload
     def find_by_role(
         self,
         role: str,
-        callback: AsyncCallback[list[BackendlessUser]] | None = None,
+        callback: None = None,
         *,
         load_roles: bool = False,
         timeout: TimeoutArg = None,
-    ) -> list[BackendlessUser] | Future[list[BackendlessUser]]:
+        model: type[M],
+    ) -> list[M]: ...
+    @overload
+    def find_by_role(
+        self,
+        role: str,
+        callback: AsyncCallback[list[M]],
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[list[M]]: ...
+    def find_by_role(
+        self,
+        role: str,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        load_roles: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.find_by_role`."""
         return self._portal.run(
-            self._service.find_by_role, role, callback, load_roles=load_roles, timeout=timeout
+            self._service.find_by_role,
+            role,
+            callback,
+            load_roles=load_roles,
+            timeout=timeout,
+            model=model,
         )
 
     @overload
@@ -816,6 +873,7 @@ class BlockingUserService:
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser: ...
     @overload
     def login_by_object_id(
@@ -825,15 +883,37 @@ class BlockingUserService:
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser]: ...
+    @overload
     def login_by_object_id(
         self,
         object_id: str,
-        callback: AsyncCallback[BackendlessUser] | None = None,
+        callback: None = None,
         *,
         stay_logged_in: bool = False,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser]:
+        model: type[M],
+    ) -> M: ...
+    @overload
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[M],
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M]: ...
+    def login_by_object_id(
+        self,
+        object_id: str,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        stay_logged_in: bool = False,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.login_by_object_id`."""
         return self._portal.run(
             self._service.login_by_object_id,
@@ -841,6 +921,7 @@ class BlockingUserService:
             callback,
             stay_logged_in=stay_logged_in,
             timeout=timeout,
+            model=model,
         )
 
     @overload
@@ -925,6 +1006,7 @@ class BlockingUserService:
         page_size: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> list[BackendlessUser]: ...
     @overload
     def find(
@@ -937,22 +1019,57 @@ class BlockingUserService:
         page_size: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[list[BackendlessUser]]: ...
+    @overload
     def find(
         self,
         where: str | None = None,
-        callback: AsyncCallback[list[BackendlessUser]] | None = None,
+        callback: None = None,
         *,
         sort_by: Names = None,
         props: Names = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
         timeout: TimeoutArg = None,
-    ) -> list[BackendlessUser] | Future[list[BackendlessUser]]:
+        model: type[M],
+    ) -> list[M]: ...
+    @overload
+    def find(
+        self,
+        where: str | None,
+        callback: AsyncCallback[list[M]],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[list[M]]: ...
+    def find(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.find`."""
         return self._portal.run(
-            self._service.find, where, callback, sort_by=sort_by, props=props,
-            page_size=page_size, offset=offset, timeout=timeout,
+            self._service.find,
+            where,
+            callback,
+            sort_by=sort_by,
+            props=props,
+            page_size=page_size,
+            offset=offset,
+            timeout=timeout,
+            model=model,
         )
 
     @overload
@@ -982,6 +1099,7 @@ class BlockingUserService:
         sort_by: Names = None,
         props: Names = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser | None: ...
     @overload
     def find_first(
@@ -992,20 +1110,49 @@ class BlockingUserService:
         sort_by: Names = None,
         props: Names = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser | None]: ...
+    @overload
     def find_first(
         self,
         where: str | None = None,
-        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        callback: None = None,
         *,
         sort_by: Names = None,
         props: Names = None,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        model: type[M],
+    ) -> M | None: ...
+    @overload
+    def find_first(
+        self,
+        where: str | None,
+        callback: AsyncCallback[M | None],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M | None]: ...
+    def find_first(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.find_first`."""
         return self._portal.run(
-            self._service.find_first, where, callback, sort_by=sort_by, props=props,
+            self._service.find_first,
+            where,
+            callback,
+            sort_by=sort_by,
+            props=props,
             timeout=timeout,
+            model=model,
         )
 
     @overload
@@ -1017,6 +1164,7 @@ class BlockingUserService:
         sort_by: Names = None,
         props: Names = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> BackendlessUser | None: ...
     @overload
     def find_last(
@@ -1027,22 +1175,52 @@ class BlockingUserService:
         sort_by: Names = None,
         props: Names = None,
         timeout: TimeoutArg = None,
+        model: None = None,
     ) -> Future[BackendlessUser | None]: ...
+    @overload
     def find_last(
         self,
         where: str | None = None,
-        callback: AsyncCallback[BackendlessUser | None] | None = None,
+        callback: None = None,
         *,
         sort_by: Names = None,
         props: Names = None,
         timeout: TimeoutArg = None,
-    ) -> BackendlessUser | Future[BackendlessUser | None] | None:
+        model: type[M],
+    ) -> M | None: ...
+    @overload
+    def find_last(
+        self,
+        where: str | None,
+        callback: AsyncCallback[M | None],
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Future[M | None]: ...
+    def find_last(
+        self,
+        where: str | None = None,
+        callback: AsyncCallback[Any] | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Any:
         """Blocking :meth:`AsyncUserService.find_last`."""
         return self._portal.run(
-            self._service.find_last, where, callback, sort_by=sort_by, props=props,
+            self._service.find_last,
+            where,
+            callback,
+            sort_by=sort_by,
+            props=props,
             timeout=timeout,
+            model=model,
         )
 
+    @overload
     def find_all(
         self,
         where: str | None = None,
@@ -1051,15 +1229,44 @@ class BlockingUserService:
         props: Names = None,
         page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
         timeout: TimeoutArg = None,
-    ) -> Iterator[BackendlessUser]:
+        model: None = None,
+    ) -> Iterator[BackendlessUser]: ...
+    @overload
+    def find_all(
+        self,
+        where: str | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+        timeout: TimeoutArg = None,
+        model: type[M],
+    ) -> Iterator[M]: ...
+    def find_all(
+        self,
+        where: str | None = None,
+        *,
+        sort_by: Names = None,
+        props: Names = None,
+        page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+        timeout: TimeoutArg = None,
+        model: type[Any] | None = None,
+    ) -> Iterator[Any]:
         """Blocking :meth:`AsyncUserService.find_all`: a plain iterator; each page is read on
         the facade's loop as iteration reaches it (arguments are checked at once)."""
-        pages = self._service.pages(
-            where, sort_by=sort_by, props=props, page_size=page_size, timeout=timeout
-        )
+        pages: AsyncIterator[list[Any]]
+        if model is None:
+            pages = self._service.pages(
+                where, sort_by=sort_by, props=props, page_size=page_size, timeout=timeout
+            )
+        else:
+            pages = self._service.pages(
+                where, sort_by=sort_by, props=props, page_size=page_size, timeout=timeout,
+                model=model,
+            )
         return self._iterate(pages)
 
-    def _iterate(self, pages: AsyncIterator[list[BackendlessUser]]) -> Iterator[BackendlessUser]:
+    def _iterate(self, pages: AsyncIterator[list[T]]) -> Iterator[T]:
         try:
             while (page := self._portal.call(_next_page(pages))) is not None:
                 yield from page
@@ -1068,9 +1275,7 @@ class BlockingUserService:
                 self._portal.call(_close(pages))
 
 
-async def _next_page(
-    pages: AsyncIterator[list[BackendlessUser]],
-) -> list[BackendlessUser] | None:
+async def _next_page(pages: AsyncIterator[list[T]]) -> list[T] | None:
     """The next page, or None after the last one."""
     try:
         return await pages.__anext__()
@@ -1078,7 +1283,7 @@ async def _next_page(
         return None
 
 
-async def _close(pages: AsyncIterator[list[BackendlessUser]]) -> None:
+async def _close(pages: AsyncIterator[list[Any]]) -> None:
     aclose = getattr(pages, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -311,6 +311,10 @@ class AsyncUserService:
         user = await coro
         return None if user is None else typed.from_wire(model, user._props)
 
+    @staticmethod
+    async def _modelled_all(coro: Awaitable[list[BackendlessUser]], model: type[M]) -> list[M]:
+        return [typed.from_wire(model, user._props) for user in await coro]
+
     async def _register(self, user: BackendlessUser | Mapping[str, Any],
                         timeout: TimeoutArg, password: str | None = None) -> BackendlessUser:
         if not isinstance(user, BackendlessUser):
@@ -372,12 +376,23 @@ class AsyncUserService:
                 route=refused.log_route), refused)
         return await self._start_session(wire.login(login, password), stay_logged_in, timeout)
 
+    @overload
     def login_as_guest(self, callback: AsyncCallback[BackendlessUser] | None = None, *,
-                       stay_logged_in: bool = False,
-                       timeout: TimeoutArg = None) -> Call[BackendlessUser]:
-        """POST users/register/guest: a guest session (userStatus GUEST)."""
-        return self._call(self._start_session(wire.login_as_guest(), stay_logged_in, timeout),
-                          callback, timeout)
+                       stay_logged_in: bool = False, timeout: TimeoutArg = None,
+                       model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def login_as_guest(self, callback: AsyncCallback[M] | None = None, *,
+                       stay_logged_in: bool = False, timeout: TimeoutArg = None,
+                       model: type[M]) -> Call[M]: ...
+    def login_as_guest(self, callback: AsyncCallback[Any] | None = None, *,
+                       stay_logged_in: bool = False, timeout: TimeoutArg = None,
+                       model: type[Any] | None = None) -> Call[Any]:
+        """POST users/register/guest: a guest session (userStatus GUEST); returns the guest
+        user (as ``model``)."""
+        coro = self._start_session(wire.login_as_guest(), stay_logged_in, timeout)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _start_session(self, request: wire.Request, stay_logged_in: bool,
                              timeout: TimeoutArg) -> BackendlessUser:
@@ -632,19 +647,33 @@ class AsyncUserService:
         return BackendlessUser._from_wire(await self._typed(data))
 
     # -- finding users --------------------------------------------------------------------------
+    @overload
     def find(self, where: str | None = None,
              callback: AsyncCallback[list[BackendlessUser]] | None = None, *,
              sort_by: query.Names = None, props: query.Names = None,
              page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0,
-             timeout: TimeoutArg = None) -> Call[list[BackendlessUser]]:
+             timeout: TimeoutArg = None, model: None = None) -> Call[list[BackendlessUser]]: ...
+    @overload
+    def find(self, where: str | None = None, callback: AsyncCallback[list[M]] | None = None,
+             *, sort_by: query.Names = None, props: query.Names = None,
+             page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0,
+             timeout: TimeoutArg = None, model: type[M]) -> Call[list[M]]: ...
+    def find(self, where: str | None = None, callback: AsyncCallback[Any] | None = None, *,
+             sort_by: query.Names = None, props: query.Names = None,
+             page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0,
+             timeout: TimeoutArg = None, model: type[Any] | None = None) -> Call[Any]:
         """POST data/Users/find: one page of the users matching the whereClause ``where``.
 
         ``sort_by`` is a column or columns (``"name"``, ``["age DESC", "name"]``), ``props`` the
         properties to load (all by default), ``page_size`` 1 to 100 (refused above, before
-        sending), ``offset`` where the page starts. See docs/queries.md.
+        sending), ``offset`` where the page starts; ``model=`` gives instances of that attrs
+        class. See docs/queries.md.
         """
         request = query.find(where, sort_by=sort_by, props=props, page_size=page_size,
                              offset=offset)
+        if model is not None:
+            return self._call(self._modelled_all(self._find(request, timeout), model), callback,
+                              timeout)
         return self._call(self._find(request, timeout), callback, timeout)
 
     async def _find(self, request: wire.Request, timeout: TimeoutArg) -> list[BackendlessUser]:
@@ -671,38 +700,64 @@ class AsyncUserService:
     async def _count(self, request: wire.Request, timeout: TimeoutArg) -> int:
         return query.read_count(request, await self._send(request, timeout))
 
+    @overload
     def find_all(self, where: str | None = None, *, sort_by: query.Names = None,
                  props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
-                 timeout: TimeoutArg = None) -> AsyncIterator[BackendlessUser]:
-        """Every user matching ``where``, page after page: ``async for user in ...``.
+                 timeout: TimeoutArg = None,
+                 model: None = None) -> AsyncIterator[BackendlessUser]: ...
+    @overload
+    def find_all(self, where: str | None = None, *, sort_by: query.Names = None,
+                 props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+                 timeout: TimeoutArg = None, model: type[M]) -> AsyncIterator[M]: ...
+    def find_all(self, where: str | None = None, *, sort_by: query.Names = None,
+                 props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+                 timeout: TimeoutArg = None,
+                 model: type[Any] | None = None) -> AsyncIterator[Any]:
+        """Every user matching ``where``, page after page: ``async for user in ...``
+        (``model=``: instances of that attrs class).
 
         Arguments are checked at once. Pages are read by offset as iteration goes on: users
         created or deleted meanwhile may shift later pages (sort by a column that does not
         change, such as ``created``, and expect no snapshot).
         """
-        return self._all(self.pages(where, sort_by=sort_by, props=props, page_size=page_size,
-                                    timeout=timeout))
+        return self._all(self._paging(where, sort_by, props, page_size, timeout, model))
 
     @staticmethod
-    async def _all(pages: AsyncIterator[list[BackendlessUser]]
-                   ) -> AsyncIterator[BackendlessUser]:
+    async def _all(pages: AsyncIterator[list[T]]) -> AsyncIterator[T]:
         async for page in pages:
             for user in page:
                 yield user
 
+    @overload
     def pages(self, where: str | None = None, *, sort_by: query.Names = None,
               props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
-              timeout: TimeoutArg = None) -> AsyncIterator[list[BackendlessUser]]:
+              timeout: TimeoutArg = None,
+              model: None = None) -> AsyncIterator[list[BackendlessUser]]: ...
+    @overload
+    def pages(self, where: str | None = None, *, sort_by: query.Names = None,
+              props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+              timeout: TimeoutArg = None, model: type[M]) -> AsyncIterator[list[M]]: ...
+    def pages(self, where: str | None = None, *, sort_by: query.Names = None,
+              props: query.Names = None, page_size: int = DEFAULT_FIND_ALL_PAGE_SIZE,
+              timeout: TimeoutArg = None,
+              model: type[Any] | None = None) -> AsyncIterator[list[Any]]:
         """Like :meth:`find_all`, a list per page (the one paging loop; arguments checked at
         once)."""
+        return self._paging(where, sort_by, props, page_size, timeout, model)
+
+    def _paging(self, where: str | None, sort_by: query.Names, props: query.Names,
+                page_size: int, timeout: TimeoutArg,
+                model: type[AttrsInstance] | None) -> AsyncIterator[list[Any]]:
         sort = query.names(sort_by, "sort_by")  # an iterator argument is read once
         names = query.names(props, "props")
         query.find_body(where, sort_by=sort, props=names, page_size=page_size)
-        return self._pages(where, sort, names, page_size, timeout)
+        if model is not None:
+            typed.codec(model)  # a model that is no attrs class is refused at once too
+        return self._pages(where, sort, names, page_size, timeout, model)
 
     async def _pages(self, where: str | None, sort: list[str], names: list[str],
-                     page_size: int, timeout: TimeoutArg
-                     ) -> AsyncIterator[list[BackendlessUser]]:
+                     page_size: int, timeout: TimeoutArg, model: type[Any] | None
+                     ) -> AsyncIterator[list[Any]]:
         offset = 0
         previous: list[str | None] = []
         while True:
@@ -716,30 +771,59 @@ class AsyncUserService:
                     f"before it again", operation=request.operation, route=request.log_route)
             previous = ids
             if page:
-                yield page
+                yield page if model is None else [typed.from_wire(model, user._props)
+                                                  for user in page]
             if len(page) < page_size:
                 return
             offset += len(page)
 
+    @overload
     def find_first(self, where: str | None = None,
                    callback: AsyncCallback[BackendlessUser | None] | None = None, *,
                    sort_by: query.Names = None, props: query.Names = None,
-                   timeout: TimeoutArg = None) -> Call[BackendlessUser | None]:
+                   timeout: TimeoutArg = None,
+                   model: None = None) -> Call[BackendlessUser | None]: ...
+    @overload
+    def find_first(self, where: str | None = None,
+                   callback: AsyncCallback[M | None] | None = None, *,
+                   sort_by: query.Names = None, props: query.Names = None,
+                   timeout: TimeoutArg = None, model: type[M]) -> Call[M | None]: ...
+    def find_first(self, where: str | None = None,
+                   callback: AsyncCallback[Any] | None = None, *,
+                   sort_by: query.Names = None, props: query.Names = None,
+                   timeout: TimeoutArg = None, model: type[Any] | None = None) -> Call[Any]:
         """The first user matching ``where`` by ``sort_by`` (by default the oldest: ``created
-        asc``, as the JS SDK's findFirst), or None."""
+        asc``, as the JS SDK's findFirst), or None; ``model=`` as in :meth:`find`."""
         sort = query.names(sort_by, "sort_by") or ["created asc"]
         request = query.find(where, sort_by=sort, props=props, page_size=1, offset=0)
+        if model is not None:
+            return self._call(self._modelled_or_none(self._one(request, timeout), model),
+                              callback, timeout)
         return self._call(self._one(request, timeout), callback, timeout)
 
+    @overload
     def find_last(self, where: str | None = None,
                   callback: AsyncCallback[BackendlessUser | None] | None = None, *,
                   sort_by: query.Names = None, props: query.Names = None,
-                  timeout: TimeoutArg = None) -> Call[BackendlessUser | None]:
+                  timeout: TimeoutArg = None,
+                  model: None = None) -> Call[BackendlessUser | None]: ...
+    @overload
+    def find_last(self, where: str | None = None,
+                  callback: AsyncCallback[M | None] | None = None, *,
+                  sort_by: query.Names = None, props: query.Names = None,
+                  timeout: TimeoutArg = None, model: type[M]) -> Call[M | None]: ...
+    def find_last(self, where: str | None = None,
+                  callback: AsyncCallback[Any] | None = None, *,
+                  sort_by: query.Names = None, props: query.Names = None,
+                  timeout: TimeoutArg = None, model: type[Any] | None = None) -> Call[Any]:
         """The last user matching ``where`` by ``sort_by`` (by default the newest: ``created
         desc``, as the JS SDK's findLast), or None. Unlike the JS SDK, a given ``sort_by`` is
-        reversed, so the answer is the last one in that order."""
+        reversed, so the answer is the last one in that order. ``model=`` as in :meth:`find`."""
         sort = query.reversed_sort(sort_by) if sort_by is not None else ["created desc"]
         request = query.find(where, sort_by=sort, props=props, page_size=1, offset=0)
+        if model is not None:
+            return self._call(self._modelled_or_none(self._one(request, timeout), model),
+                              callback, timeout)
         return self._call(self._one(request, timeout), callback, timeout)
 
     async def _one(self, request: wire.Request, timeout: TimeoutArg) -> BackendlessUser | None:
@@ -802,14 +886,26 @@ class AsyncUserService:
         request = wire.change_role(identity, role, assign=False)
         return self._call(self._send_none(request, timeout), callback, timeout)
 
+    @overload
     def find_by_role(self, role: str, callback: AsyncCallback[list[BackendlessUser]] | None = None,
-                     *, load_roles: bool = False,
-                     timeout: TimeoutArg = None) -> Call[list[BackendlessUser]]:
+                     *, load_roles: bool = False, timeout: TimeoutArg = None,
+                     model: None = None) -> Call[list[BackendlessUser]]: ...
+    @overload
+    def find_by_role(self, role: str, callback: AsyncCallback[list[M]] | None = None, *,
+                     load_roles: bool = False, timeout: TimeoutArg = None,
+                     model: type[M]) -> Call[list[M]]: ...
+    def find_by_role(self, role: str, callback: AsyncCallback[Any] | None = None, *,
+                     load_roles: bool = False, timeout: TimeoutArg = None,
+                     model: type[Any] | None = None) -> Call[Any]:
         """GET users/role/{role}: the users who have a role (the server's first page); with
-        ``load_roles`` each user's ``roles`` property lists all their roles."""
+        ``load_roles`` each user's ``roles`` property lists all their roles (a model gets it
+        through a field such as ``roles: list[str] | None = None``)."""
         if not isinstance(load_roles, bool):
             raise ConfigurationError("load_roles must be True or False")
         request = wire.find_by_role(role, load_roles)
+        if model is not None:
+            return self._call(self._modelled_all(self._find_by_role(request, timeout), model),
+                              callback, timeout)
         return self._call(self._find_by_role(request, timeout), callback, timeout)
 
     async def _find_by_role(self, request: wire.Request,
@@ -818,15 +914,26 @@ class AsyncUserService:
         await self._typed_all(found)
         return [BackendlessUser._from_wire(item) for item in found]
 
+    @overload
     def login_by_object_id(self, object_id: str,
                            callback: AsyncCallback[BackendlessUser] | None = None, *,
-                           stay_logged_in: bool = False,
-                           timeout: TimeoutArg = None) -> Call[BackendlessUser]:
+                           stay_logged_in: bool = False, timeout: TimeoutArg = None,
+                           model: None = None) -> Call[BackendlessUser]: ...
+    @overload
+    def login_by_object_id(self, object_id: str, callback: AsyncCallback[M] | None = None, *,
+                           stay_logged_in: bool = False, timeout: TimeoutArg = None,
+                           model: type[M]) -> Call[M]: ...
+    def login_by_object_id(self, object_id: str, callback: AsyncCallback[Any] | None = None, *,
+                           stay_logged_in: bool = False, timeout: TimeoutArg = None,
+                           model: type[Any] | None = None) -> Call[Any]:
         """POST users/login with only ``{"objectId"}``: start a session as that user without
-        a password. Backendless allows it with the CloudCode key only (2014), so the client
-        refuses it (ConfigurationError, nothing sent) unless the app was made with
-        ``server_key=True``."""
-        return self._call(self._login_by_id(object_id, stay_logged_in, timeout), callback, timeout)
+        a password; returns the user (as ``model``). Backendless allows it with the CloudCode
+        key only (2014), so the client refuses it (ConfigurationError, nothing sent) unless the
+        app was made with ``server_key=True``."""
+        coro = self._login_by_id(object_id, stay_logged_in, timeout)
+        if model is not None:
+            return self._call(self._modelled(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _login_by_id(self, object_id: str, stay_logged_in: bool,
                            timeout: TimeoutArg) -> BackendlessUser:

@@ -7,12 +7,13 @@ raises a typed error. The one JSON codec (orjson) and the one cattrs converter l
 
 from __future__ import annotations
 
+import collections.abc as _abc
 import datetime as _dt
 import enum
 import functools
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, get_args, get_origin
 from urllib.parse import quote
 
 import attrs
@@ -161,6 +162,67 @@ converter.register_structure_hook(int, _strict(int, (int,)))
 converter.register_structure_hook(float, _strict(float, (int, float)))
 converter.register_structure_hook(bool, _strict(bool, (bool,)))
 converter.register_structure_hook(_dt.datetime, _structure_datetime)
+
+# Containers are as strict as scalars: a JSON column holding a string is not split into a
+# list of characters, nor a JSON object into a list of its keys.
+_LISTS: Final[dict[Any, Callable[[list[Any]], Any]]] = {
+    list: list, _abc.Sequence: list, _abc.MutableSequence: list, _abc.Collection: list,
+    _abc.Iterable: list, tuple: tuple, set: set, _abc.Set: frozenset, _abc.MutableSet: set,
+    frozenset: frozenset,
+}
+_DICTS: Final = frozenset({dict, _abc.Mapping, _abc.MutableMapping})
+
+
+def _is_list_type(kind: Any) -> bool:
+    return (get_origin(kind) or kind) in _LISTS
+
+
+def _is_dict_type(kind: Any) -> bool:
+    return (get_origin(kind) or kind) in _DICTS
+
+
+def _structure_list_factory(kind: Any) -> Callable[[Any, Any], Any]:
+    origin = get_origin(kind) or kind
+    make = _LISTS[origin]
+    args = get_args(kind)
+    fixed = origin is tuple and len(args) >= 1 and (len(args) != 2 or args[1] is not ...)
+    item = args[0] if args and not fixed else Any
+    item_hook = None if item is Any else converter.get_structure_hook(item)
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+        if fixed:
+            if len(value) != len(args):
+                raise TypeError(f"expected {len(args)} items, got {len(value)}")
+            return tuple(converter.structure(v, t) for v, t in zip(value, args, strict=True))
+        if item_hook is None:
+            return make(value)
+        return make([item_hook(v, item) for v in value])
+
+    return structure
+
+
+def _structure_dict_factory(kind: Any) -> Callable[[Any, Any], Any]:
+    args = get_args(kind)
+    value_type = args[1] if len(args) == 2 else Any
+    key_hook = None if not args or args[0] in (Any, str) else converter.get_structure_hook(args[0])
+    value_hook = None if value_type is Any else converter.get_structure_hook(value_type)
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        return {
+            (k if key_hook is None else key_hook(k, args[0])):
+            (v if value_hook is None else value_hook(v, value_type))
+            for k, v in value.items()
+        }
+
+    return structure
+
+
+converter.register_structure_hook_factory(_is_list_type, _structure_list_factory)
+converter.register_structure_hook_factory(_is_dict_type, _structure_dict_factory)
 
 
 @attrs.frozen(slots=True)

@@ -263,7 +263,7 @@ def test_the_docs_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "queries.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for block in blocks:
         exec(compile(block, "docs/queries.md", "exec"), {"__name__": "docs"})
     out = capsys.readouterr().out.splitlines()

@@ -256,3 +256,27 @@ async def test_the_models_own_validators_refusing_a_value_is_a_typed_error(
     await sign_up(app, "l@example.com", level=11)
     with pytest.raises(bl.PropertyTypeMismatch, match="level too high"):
         await app.users.login("l@example.com", PASSWORD, model=Checked)
+
+
+@attrs.define
+class Shapes:
+    tags: list[str] | None = None
+    pair: tuple[int, str] | None = None
+    many: tuple[int, ...] = ()
+    meta: dict[str, int] | None = None
+    labels: set[str] | None = None
+
+
+def test_containers_are_as_strict_as_scalars() -> None:
+    good = typed.from_wire(Shapes, {"tags": ["a", "b"], "pair": [1, "x"], "many": [1, 2],
+                                    "meta": {"a": 1}, "labels": ["a", "a"]})
+    assert good == Shapes(tags=["a", "b"], pair=(1, "x"), many=(1, 2), meta={"a": 1},
+                          labels={"a"})
+    # a JSON column holding a string is never split into characters, nor an object into keys
+    for bad, name in (({"tags": "abc"}, "tags"), ({"tags": {"a": 1}}, "tags"),
+                      ({"tags": [1]}, "tags"), ({"pair": [1]}, "pair"),
+                      ({"meta": [1]}, "meta"), ({"meta": {"a": "x"}}, "meta"),
+                      ({"many": "12"}, "many"), ({"labels": "ab"}, "labels")):
+        with pytest.raises(bl.PropertyTypeMismatch) as caught:
+            typed.from_wire(Shapes, bad)
+        assert caught.value.property == name, bad
