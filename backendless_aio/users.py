@@ -132,12 +132,19 @@ class AsyncUserService:
               timeout: TimeoutArg = None) -> Call[T]:
         # Named after the public operation, so that a call never awaited is reported as
         # "coroutine 'AsyncUserService.login' was never awaited", not by a private helper.
-        coro.__qualname__ = f"AsyncUserService.{sys._getframe(1).f_code.co_name}"
+        name = coro.__qualname__ = f"AsyncUserService.{sys._getframe(1).f_code.co_name}"
+        inner = None
+        if coro.cr_code in _MODEL_WRAPPERS:  # model= wraps the operation's own coroutine
+            inner = coro.cr_frame.f_locals.get("coro")
+            if inner is not None:
+                inner.__qualname__ = name
         if timeout is not None and not isinstance(timeout, Timeout):
             try:  # a wrong per-call timeout is the caller's mistake: say so now, not when awaited
                 Timeout.of(timeout)
             except ConfigurationError:
                 coro.close()
+                if inner is not None:
+                    inner.close()
                 raise
         return Call(coro, callback, self._tasks)
 
@@ -978,3 +985,10 @@ class AsyncUserService:
             raise ConfigurationError("a user's status can be set to ENABLED or DISABLED only")
         return self._call(self._send_none(wire.set_user_status(object_id, value), timeout),
                           callback, timeout)
+
+
+#: The coroutines that wrap an operation's own one to give a model (``model=``): a call never
+#: awaited names both after the public operation, and a refused timeout closes both.
+_MODEL_WRAPPERS = frozenset({AsyncUserService._modelled.__code__,
+                             AsyncUserService._modelled_or_none.__code__,
+                             AsyncUserService._modelled_all.__code__})

@@ -14,6 +14,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import attrs
 import pytest
 
 import backendless_aio as bl
@@ -176,6 +177,25 @@ async def test_a_call_never_awaited_names_the_public_operation() -> None:
     assert "coroutine 'AsyncUserService.login' was never awaited" in texts
     assert "coroutine 'AsyncUserService.restore_password' was never awaited" in texts
     assert not any("_login" in text or "_send_none" in text for text in texts)
+
+
+@attrs.define
+class Profile:
+    email: str | None = None
+
+
+async def test_a_modelled_call_never_awaited_names_only_the_public_operation() -> None:
+    async with bl.Backendless(app_id="A", api_key="K", server_url="http://127.0.0.1:9") as app:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            app.users.login("someone@example.com", "pw", model=Profile)
+            with pytest.raises(bl.ConfigurationError, match="timeout"):
+                app.users.get_current_user(model=Profile, timeout=-5)
+            gc.collect()
+    texts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    # the operation and the model= wrapper around it both carry the public name (the refused
+    # call was closed: it says nothing)
+    assert texts and set(texts) == {"coroutine 'AsyncUserService.login' was never awaited"}
 
 
 # -- 12. a closed app is not entered again --------------------------------------------------------
