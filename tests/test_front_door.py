@@ -192,10 +192,15 @@ async def test_a_modelled_call_never_awaited_names_only_the_public_operation() -
             with pytest.raises(bl.ConfigurationError, match="timeout"):
                 app.users.get_current_user(model=Profile, timeout=-5)
             gc.collect()
-    texts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            texts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            # a recorded warning keeps its source (the model= wrapper) and so the operation's
+            # own coroutine alive: let them go, and hear the second one
+            caught.clear()
+            gc.collect()
+            texts += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     # the operation and the model= wrapper around it both carry the public name (the refused
     # call was closed: it says nothing)
-    assert texts and set(texts) == {"coroutine 'AsyncUserService.login' was never awaited"}
+    assert texts == ["coroutine 'AsyncUserService.login' was never awaited"] * 2
 
 
 # -- 12. a closed app is not entered again --------------------------------------------------------
