@@ -37,7 +37,7 @@ from .wire import UserClassProperty
 if TYPE_CHECKING:
     from .stores.redis import RedisSessionStore as RedisSessionStore
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AsyncCallback",

@@ -228,6 +228,8 @@ class BlockingBackendless:
         return self._portal.closed
 
     def __enter__(self) -> BlockingBackendless:
+        if self.closed:
+            raise BackendlessError("this BlockingBackendless is closed; make a new one")
         return self
 
     def __exit__(

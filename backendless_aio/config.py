@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -11,12 +13,38 @@ from . import _constants as C
 from ._secret import Secret, secret
 from .errors import ConfigurationError
 
-__all__ = ["ClientConfig", "RetryPolicy", "Timeout"]
+__all__ = [
+    "ENV_API_KEY",
+    "ENV_APP_ID",
+    "ENV_DOMAIN",
+    "ENV_SERVER_URL",
+    "ClientConfig",
+    "Location",
+    "RetryPolicy",
+    "Timeout",
+    "location_from_environment",
+]
+
+#: The environment variables that say where the app lives, read when no argument says it.
+ENV_APP_ID = "BACKENDLESS_APP_ID"
+ENV_API_KEY = "BACKENDLESS_API_KEY"
+ENV_SERVER_URL = "BACKENDLESS_SERVER_URL"
+ENV_DOMAIN = "BACKENDLESS_DOMAIN"
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value > 0:
         raise ConfigurationError(f"{attribute.name} must be a positive number of seconds")
+
+
+def _seconds(value: object, what: str) -> float:
+    """A caller's number of seconds, checked in the caller's words (``timeout=-1``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(
+            f"{what} must be a number of seconds or a Timeout, not {value!r}")
+    if not value > 0:  # also NaN
+        raise ConfigurationError(f"{what} must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -46,9 +74,8 @@ class Timeout:
             return cls()
         if isinstance(value, Timeout):
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return cls(total=float(value), connect=min(float(value), C.DEFAULT_CONNECT_TIMEOUT))
-        raise ConfigurationError(f"a timeout is a number of seconds or a Timeout, not {value!r}")
+        seconds = _seconds(value, "timeout")
+        return cls(total=seconds, connect=min(seconds, C.DEFAULT_CONNECT_TIMEOUT))
 
 
 def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -124,9 +151,10 @@ def _check_config(instance: ClientConfig) -> None:
     for name in ("app_id", "api_key"):
         value = getattr(instance, name)
         if not isinstance(value, str) or not value.strip():
+            env = ENV_APP_ID if name == "app_id" else ENV_API_KEY
             raise ConfigurationError(
-                f"{name} is required (or give domain= for the https://{{sub}}.backendless.app "
-                f"form)")
+                f"{name} is required: pass {name}= or set {env} (or give domain=, or set "
+                f"{ENV_DOMAIN}, for the https://{{sub}}.backendless.app form)")
         if "/" in value:
             raise ConfigurationError(f"{name} may not contain '/'")
 
@@ -166,5 +194,60 @@ class ClientConfig:
             f"{self.server_url}/{quote(self.app_id, safe='')}/{quote(self.api_key, safe='')}")
 
     @property
+    def where(self) -> str:
+        """Where the app lives, printable: the domain, or the server and app id (no key)."""
+        if self.domain is not None:
+            return self.domain
+        return f"{self.server_url} app {self.app_id}"
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         return (self.api_key,) if self.api_key else ()
+
+
+@attrs.frozen(kw_only=True)
+class Location:
+    """Where an app lives, before it is checked: what the arguments gave, completed from the
+    environment. ``repr`` never shows the API key."""
+
+    app_id: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    server_url: str | None = None
+    domain: str | None = None
+
+
+def location_from_environment(
+    *,
+    app_id: str | None = None,
+    api_key: str | None = None,
+    server_url: str | None = None,
+    domain: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Location:
+    """Complete the given location from ``BACKENDLESS_APP_ID``, ``BACKENDLESS_API_KEY``,
+    ``BACKENDLESS_SERVER_URL`` and ``BACKENDLESS_DOMAIN``; what is given always wins.
+
+    The two forms are never mixed: an explicit ``domain`` ignores the variables, and an explicit
+    ``app_id``, ``api_key`` or ``server_url`` ignores ``BACKENDLESS_DOMAIN``. The variables of
+    both forms set at once (and no argument to choose) is a :class:`ConfigurationError`. Empty
+    variables count as unset. Nothing is validated here: :class:`ClientConfig` does that.
+    """
+    env = os.environ if environ is None else environ
+
+    def read(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    if domain is not None:
+        return Location(app_id=app_id, api_key=api_key, server_url=server_url, domain=domain)
+    if app_id is None and api_key is None and server_url is None:
+        env_domain = read(ENV_DOMAIN)
+        if env_domain is not None:
+            if read(ENV_APP_ID) or read(ENV_API_KEY):
+                raise ConfigurationError(
+                    f"both {ENV_DOMAIN} and {ENV_APP_ID}/{ENV_API_KEY} are set: unset one form, "
+                    f"or choose one with arguments")
+            return Location(domain=env_domain)
+    return Location(app_id=app_id if app_id is not None else read(ENV_APP_ID),
+                    api_key=api_key if api_key is not None else read(ENV_API_KEY),
+                    server_url=server_url if server_url is not None else read(ENV_SERVER_URL))

@@ -22,20 +22,20 @@ from typing import Any
 
 import structlog
 
-from .blocking import BlockingBackendless
-from .callbacks import AsyncCallback
-from .cli import (
+from ._cli_common import (
     EXIT_OK,
     Connection,
     Console,
-    _command,
-    _connection_options,
     announce_connection,
+    command,
+    connection_options,
     format_error,
     format_value,
     render_user,
     resolve_connection,
 )
+from .blocking import BlockingBackendless
+from .callbacks import AsyncCallback
 from .client import Backendless
 from .errors import InvalidLogin
 from .models import BackendlessUser
@@ -57,8 +57,8 @@ def add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "structured log events. With no connection options or BACKENDLESS_* "
                     "variables it runs against the embedded emulator; otherwise against that "
                     "server, with a new user of a unique email (left in your Users table).")
-    _connection_options(parser, session=False)
-    parser.set_defaults(func=_command(cmd_demo))
+    connection_options(parser, session=False)
+    parser.set_defaults(func=command(cmd_demo))
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:

@@ -24,6 +24,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailed",
     "EmptyLogin",
+    "EntityNotFound",
     "GeneralRegistrationError",
     "IdNotAllowed",
     "IdentityConflict",
@@ -293,7 +294,16 @@ class CannotModifyAnotherUser(BackendlessFault):
     MEANING = "the session belongs to another user"
 
 
-class UserNotFound(BackendlessFault):
+class EntityNotFound(BackendlessFault):
+    """1000: no object has that objectId (``find_by_id`` of an unknown user, the Data service's
+    answer). :class:`UserNotFound` (3030, the Users service's answer) is a subclass, so
+    ``except EntityNotFound`` catches an unknown user whichever route answered."""
+
+    CODE = int(Code.ENTITY_NOT_FOUND)
+    MEANING = "no object has that objectId (the Data service's answer)"
+
+
+class UserNotFound(EntityNotFound):
     """3030: no user has that objectId."""
 
     CODE = int(Code.USER_NOT_FOUND)
@@ -380,13 +390,13 @@ class AccountStatusInvalid(SessionOver):
 _BY_CODE: dict[int, type[BackendlessFault]] = {
     cls.CODE: cls
     for cls in (
-        RateLimited, WrongApplication, LoginDisabled, SecondLoginRefused, InvalidLogin,
-        EmptyLogin, LogoutInvalidApp, RegistrationDisabled, UnknownProperty, MissingPassword,
-        RequiredPropertyMissing, MissingIdentity, IdentityConflict, GeneralRegistrationError,
-        LogoutFailed, UpdateFailed, UserNotLoggedIn, CannotModifyAnotherUser, UserNotFound,
-        UnknownPropertyOnUpdate, UserAlreadyExists, AccountLocked, IdNotAllowed, MalformedEmail,
-        TooManySessions, RequiredPropertyWouldBeEmpty, StatusChangeNotAllowed, InvalidUserToken,
-        AccountDisabled, AccountStatusInvalid,
+        RateLimited, EntityNotFound, WrongApplication, LoginDisabled, SecondLoginRefused,
+        InvalidLogin, EmptyLogin, LogoutInvalidApp, RegistrationDisabled, UnknownProperty,
+        MissingPassword, RequiredPropertyMissing, MissingIdentity, IdentityConflict,
+        GeneralRegistrationError, LogoutFailed, UpdateFailed, UserNotLoggedIn,
+        CannotModifyAnotherUser, UserNotFound, UnknownPropertyOnUpdate, UserAlreadyExists,
+        AccountLocked, IdNotAllowed, MalformedEmail, TooManySessions, RequiredPropertyWouldBeEmpty,
+        StatusChangeNotAllowed, InvalidUserToken, AccountDisabled, AccountStatusInvalid,
     )
     if cls.CODE is not None
 }

@@ -10,12 +10,13 @@ import asyncio
 import email.utils
 import random
 import time
+import weakref
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from . import logs
+from . import _unclosed, logs
 from ._codes import USER_TOKEN_HEADER, Code
 from ._constants import DEFAULT_DNS_TTL, MAX_RESPONSE_BYTES
 from .config import ClientConfig, RetryPolicy, Timeout
@@ -90,6 +91,7 @@ class Transport:
         self._timeout = self._client_timeout(config.timeout)
         self._limit: asyncio.Semaphore | None = None
         self._closed = False
+        self._unclosed: weakref.finalize | None = None  # type: ignore[type-arg]
 
     @staticmethod
     def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
@@ -111,6 +113,7 @@ class Transport:
             session = self._session = aiohttp.ClientSession(connector=connector,
                                                             timeout=self._timeout)
             self._loop = loop
+            self._unclosed = _unclosed.watch(self, session, loop, self.config.where)
             if self.config.max_concurrency is not None:
                 self._limit = asyncio.Semaphore(self.config.max_concurrency)
         elif self._owns_session and self._loop is not loop:
@@ -125,6 +128,8 @@ class Transport:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._unclosed is not None:
+            self._unclosed.detach()
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()

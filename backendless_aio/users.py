@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
@@ -127,7 +128,24 @@ class AsyncUserService:
         return f"<AsyncUserService {self._state!r}>"
 
     # -- plumbing -------------------------------------------------------------------------------
-    def _call(self, coro: Any, callback: AsyncCallback[T] | None) -> Call[T]:
+    def _call(self, coro: Any, callback: AsyncCallback[T] | None,
+              timeout: TimeoutArg = None) -> Call[T]:
+        # Named after the public operation, so that a call never awaited is reported as
+        # "coroutine 'AsyncUserService.login' was never awaited", not by a private helper.
+        name = coro.__qualname__ = f"AsyncUserService.{sys._getframe(1).f_code.co_name}"
+        inner = None
+        if coro.cr_code in _MODEL_WRAPPERS:  # model= wraps the operation's own coroutine
+            inner = coro.cr_frame.f_locals.get("coro")
+            if inner is not None:
+                inner.__qualname__ = name
+        if timeout is not None and not isinstance(timeout, Timeout):
+            try:  # a wrong per-call timeout is the caller's mistake: say so now, not when awaited
+                Timeout.of(timeout)
+            except ConfigurationError:
+                coro.close()
+                if inner is not None:
+                    inner.close()
+                raise
         return Call(coro, callback, self._tasks)
 
     async def _send(self, request: wire.Request, timeout: TimeoutArg = None,
@@ -262,11 +280,11 @@ class AsyncUserService:
         if not isinstance(user, BackendlessUser | Mapping):
             model = model or type(user)
             return self._call(self._modelled(self._register_model(user, password, timeout),
-                                             model), callback)
+                                             model), callback, timeout)
         coro = self._register(user, timeout, password)
         if model is not None:
-            return self._call(self._modelled(coro, model), callback)
-        return self._call(coro, callback)
+            return self._call(self._modelled(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _register_model(self, instance: Any, password: str | None,
                               timeout: TimeoutArg) -> BackendlessUser:
@@ -349,8 +367,8 @@ class AsyncUserService:
             password = secret(password)
         coro = self._login(login, password, stay_logged_in, timeout)
         if model is not None:
-            return self._call(self._modelled(coro, model), callback)
-        return self._call(coro, callback)
+            return self._call(self._modelled(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _login(self, login: str, password: str, stay_logged_in: bool,
                      timeout: TimeoutArg) -> BackendlessUser:
@@ -380,8 +398,8 @@ class AsyncUserService:
         user (as ``model``)."""
         coro = self._start_session(wire.login_as_guest(), stay_logged_in, timeout)
         if model is not None:
-            return self._call(self._modelled(coro, model), callback)
-        return self._call(coro, callback)
+            return self._call(self._modelled(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _start_session(self, request: wire.Request, stay_logged_in: bool,
                              timeout: TimeoutArg) -> BackendlessUser:
@@ -424,7 +442,7 @@ class AsyncUserService:
         3090, 3091) the local session is dropped and the fault is raised. If only the store
         fails to forget the session, the scope is logged out and the store's error is raised.
         """
-        return self._call(self._logout(timeout), callback)
+        return self._call(self._logout(timeout), callback, timeout)
 
     async def _logout(self, timeout: TimeoutArg) -> None:
         state = self._state
@@ -482,8 +500,8 @@ class AsyncUserService:
         """
         coro = self._get_current_user(reload, timeout)
         if model is not None:
-            return self._call(self._modelled_or_none(coro, model), callback)
-        return self._call(coro, callback)
+            return self._call(self._modelled_or_none(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _get_current_user(self, reload: bool,
                                 timeout: TimeoutArg) -> BackendlessUser | None:
@@ -515,7 +533,7 @@ class AsyncUserService:
 
         False without a request when this scope holds no token.
         """
-        return self._call(self._is_valid_login(timeout), callback)
+        return self._call(self._is_valid_login(timeout), callback, timeout)
 
     async def _is_valid_login(self, timeout: TimeoutArg) -> bool:
         token = self._state.user_token
@@ -547,9 +565,9 @@ class AsyncUserService:
         """
         if isinstance(user, BackendlessUser):
             if model is None:
-                return self._call(self._update(user, timeout), callback)
-            return self._call(self._modelled(self._update(user, timeout), model), callback)
-        return self._call(self._update_model(user, model or type(user), timeout), callback)
+                return self._call(self._update(user, timeout), callback, timeout)
+            return self._call(self._modelled(self._update(user, timeout), model), callback, timeout)
+        return self._call(self._update_model(user, model or type(user), timeout), callback, timeout)
 
     async def _update_model(self, instance: Any, model: type[M], timeout: TimeoutArg) -> M:
         user = await self._update(self._as_user(instance, "update"), timeout)
@@ -627,8 +645,8 @@ class AsyncUserService:
         """GET data/Users/{objectId} (or users/{objectId}?props=... with ``props``)."""
         coro = self._find_by_id(object_id, props, timeout)
         if model is not None:
-            return self._call(self._modelled(coro, model), callback)
-        return self._call(coro, callback)
+            return self._call(self._modelled(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _find_by_id(self, object_id: str, props: Iterable[str] | None,
                           timeout: TimeoutArg) -> BackendlessUser:
@@ -661,8 +679,9 @@ class AsyncUserService:
         request = query.find(where, sort_by=sort_by, props=props, page_size=page_size,
                              offset=offset)
         if model is not None:
-            return self._call(self._modelled_all(self._find(request, timeout), model), callback)
-        return self._call(self._find(request, timeout), callback)
+            return self._call(self._modelled_all(self._find(request, timeout), model), callback,
+                              timeout)
+        return self._call(self._find(request, timeout), callback, timeout)
 
     async def _find(self, request: wire.Request, timeout: TimeoutArg) -> list[BackendlessUser]:
         users = query.read_users(request, await self._send(request, timeout))
@@ -683,7 +702,7 @@ class AsyncUserService:
               timeout: TimeoutArg = None) -> Call[int]:
         """POST data/Users/count: how many users match ``where`` (all of them without it)."""
         request = query.count(where)
-        return self._call(self._count(request, timeout), callback)
+        return self._call(self._count(request, timeout), callback, timeout)
 
     async def _count(self, request: wire.Request, timeout: TimeoutArg) -> int:
         return query.read_count(request, await self._send(request, timeout))
@@ -786,8 +805,8 @@ class AsyncUserService:
         request = query.find(where, sort_by=sort, props=props, page_size=1, offset=0)
         if model is not None:
             return self._call(self._modelled_or_none(self._one(request, timeout), model),
-                              callback)
-        return self._call(self._one(request, timeout), callback)
+                              callback, timeout)
+        return self._call(self._one(request, timeout), callback, timeout)
 
     @overload
     def find_last(self, where: str | None = None,
@@ -811,8 +830,8 @@ class AsyncUserService:
         request = query.find(where, sort_by=sort, props=props, page_size=1, offset=0)
         if model is not None:
             return self._call(self._modelled_or_none(self._one(request, timeout), model),
-                              callback)
-        return self._call(self._one(request, timeout), callback)
+                              callback, timeout)
+        return self._call(self._one(request, timeout), callback, timeout)
 
     async def _one(self, request: wire.Request, timeout: TimeoutArg) -> BackendlessUser | None:
         users = await self._find(request, timeout)
@@ -821,7 +840,7 @@ class AsyncUserService:
     def describe_user_class(self, callback: AsyncCallback[list[UserClassProperty]] | None = None,
                             *, timeout: TimeoutArg = None) -> Call[list[UserClassProperty]]:
         """GET users/userclassprops: the Users class's properties."""
-        return self._call(self._describe(timeout), callback)
+        return self._call(self._describe(timeout), callback, timeout)
 
     async def _describe(self, timeout: TimeoutArg) -> list[UserClassProperty]:
         request = wire.describe_user_class()
@@ -830,14 +849,15 @@ class AsyncUserService:
     def restore_password(self, identity: str, callback: AsyncCallback[None] | None = None, *,
                          timeout: TimeoutArg = None) -> Call[None]:
         """GET users/restorepassword/{identity}: Backendless mails a password-reset link."""
-        return self._call(self._send_none(wire.restore_password(identity), timeout), callback)
+        return self._call(self._send_none(wire.restore_password(identity), timeout), callback,
+                          timeout)
 
     def resend_email_confirmation(self, identity: str,
                                   callback: AsyncCallback[None] | None = None, *,
                                   timeout: TimeoutArg = None) -> Call[None]:
         """POST users/resendconfirmation/{identity}: mail the confirmation link again."""
         return self._call(self._send_none(wire.resend_email_confirmation(identity), timeout),
-                          callback)
+                          callback, timeout)
 
     async def _send_none(self, request: wire.Request, timeout: TimeoutArg) -> None:
         await self._send(request, timeout)
@@ -850,7 +870,7 @@ class AsyncUserService:
         users/userroles/{objectId}: that user's roles (another user's need the CloudCode key).
         """
         request = wire.user_roles() if object_id is None else wire.user_roles_of(object_id)
-        return self._call(self._roles(request, timeout), callback)
+        return self._call(self._roles(request, timeout), callback, timeout)
 
     async def _roles(self, request: wire.Request, timeout: TimeoutArg) -> list[str]:
         return wire.read_roles(request, await self._send(request, timeout))
@@ -863,7 +883,7 @@ class AsyncUserService:
         identity value (or objectId). Backendless allows it with the CloudCode key only (2011);
         system roles cannot be assigned (2007), unknown roles fault 2005."""
         request = wire.change_role(identity, role, assign=True)
-        return self._call(self._send_none(request, timeout), callback)
+        return self._call(self._send_none(request, timeout), callback, timeout)
 
     def unassign_role(self, identity: str | int, role: str,
                       callback: AsyncCallback[None] | None = None, *,
@@ -871,7 +891,7 @@ class AsyncUserService:
         """POST users/unassignRole: take a role from a user (CloudCode key only: 2011; a system
         role faults 2008, an unknown role 2005)."""
         request = wire.change_role(identity, role, assign=False)
-        return self._call(self._send_none(request, timeout), callback)
+        return self._call(self._send_none(request, timeout), callback, timeout)
 
     @overload
     def find_by_role(self, role: str, callback: AsyncCallback[list[BackendlessUser]] | None = None,
@@ -892,8 +912,8 @@ class AsyncUserService:
         request = wire.find_by_role(role, load_roles)
         if model is not None:
             return self._call(self._modelled_all(self._find_by_role(request, timeout), model),
-                              callback)
-        return self._call(self._find_by_role(request, timeout), callback)
+                              callback, timeout)
+        return self._call(self._find_by_role(request, timeout), callback, timeout)
 
     async def _find_by_role(self, request: wire.Request,
                             timeout: TimeoutArg) -> list[BackendlessUser]:
@@ -919,8 +939,8 @@ class AsyncUserService:
         app was made with ``server_key=True``."""
         coro = self._login_by_id(object_id, stay_logged_in, timeout)
         if model is not None:
-            return self._call(self._modelled(coro, model), callback)
-        return self._call(coro, callback)
+            return self._call(self._modelled(coro, model), callback, timeout)
+        return self._call(coro, callback, timeout)
 
     async def _login_by_id(self, object_id: str, stay_logged_in: bool,
                            timeout: TimeoutArg) -> BackendlessUser:
@@ -938,7 +958,7 @@ class AsyncUserService:
         user whose email is not confirmed yet (to send by your own means). Faults as resend:
         3102 already confirmed, 3103 confirmation not required, 3104 no such user."""
         request = wire.create_email_confirmation_url(identity)
-        return self._call(self._confirmation_url(request, timeout), callback)
+        return self._call(self._confirmation_url(request, timeout), callback, timeout)
 
     async def _confirmation_url(self, request: wire.Request, timeout: TimeoutArg) -> str:
         return wire.read_confirmation_url(request, await self._send(request, timeout))
@@ -948,7 +968,7 @@ class AsyncUserService:
         """POST users/verifypassword: whether ``password`` is the logged-in user's password."""
         if isinstance(password, str):
             password = secret(password)
-        return self._call(self._verify(password, timeout), callback)
+        return self._call(self._verify(password, timeout), callback, timeout)
 
     async def _verify(self, password: str, timeout: TimeoutArg) -> bool:
         if not isinstance(password, str) or not password:
@@ -964,4 +984,11 @@ class AsyncUserService:
         if value not in (UserStatus.ENABLED.value, UserStatus.DISABLED.value):
             raise ConfigurationError("a user's status can be set to ENABLED or DISABLED only")
         return self._call(self._send_none(wire.set_user_status(object_id, value), timeout),
-                          callback)
+                          callback, timeout)
+
+
+#: The coroutines that wrap an operation's own one to give a model (``model=``): a call never
+#: awaited names both after the public operation, and a refused timeout closes both.
+_MODEL_WRAPPERS = frozenset({AsyncUserService._modelled.__code__,
+                             AsyncUserService._modelled_or_none.__code__,
+                             AsyncUserService._modelled_all.__code__})

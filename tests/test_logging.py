@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import structlog
-from structlog.testing import capture_logs
+from structlog.testing import LogCapture, capture_logs
 
 import backendless_aio as bl
 from backendless_aio.emulator import Emulator, FaultRule
@@ -181,10 +181,13 @@ async def test_failing_hooks_and_callback_handlers_are_error_events(
 
 async def test_structlog_contextvars_bound_by_the_app_appear(
         backendless_app: bl.Backendless, backendless_user: bl.BackendlessUser) -> None:
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries, \
-            structlog.contextvars.bound_contextvars(chat_id=12345, request_id="req-1"):
+    # The application's own processors, then a capture (capture_logs(processors=...) needs
+    # structlog 25.5; this works on every structlog we allow).
+    capture = LogCapture()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture])
+    with structlog.contextvars.bound_contextvars(chat_id=12345, request_id="req-1"):
         await backendless_app.users.describe_user_class()
-    [event] = entries
+    [event] = capture.entries
     assert event["chat_id"] == 12345 and event["request_id"] == "req-1"
     assert event["event"] == "backendless.users.describe_user_class"
 

@@ -6,9 +6,23 @@ user test suite with ``pytester`` and run it in pytest-asyncio's auto and strict
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
+
+DOCS = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text("utf-8")
+#: The ```toml blocks of docs/testing.md: the pytest configuration of each mode.
+DOCS_TOML = re.findall(r"^```toml\n(.*?)^```", DOCS, re.MULTILINE | re.DOTALL)
+#: ``(file name, mode, source)`` of docs/testing.md's test files: the ```python blocks whose
+#: first line is ``# NAME.py (MODE mode)`` (or ``# conftest.py``).
+DOCS_FILES = [
+    (m.group(1), m.group(2), m.group(0).split("\n", 1)[1])
+    for m in re.finditer(r"(?<=^```python\n)# (\w+\.py)(?: \((auto|strict) mode\))?\n.*?(?=^```)",
+                         DOCS, re.MULTILINE | re.DOTALL)
+]
 
 #: The flags every inner run gets: as strict about leaks as our own suite.
 FLAGS = ("-p", "no:cacheprovider", "-W", "error::ResourceWarning",
@@ -47,53 +61,6 @@ async def test_app_without_a_user(backendless_app):
     user = await backendless_app.users.register(
         BackendlessUser({"email": "someone@example.com", "password": "pw-123456"}))
     assert user.object_id
-'''
-
-# The snippets of docs/testing.md, as written there.
-DOCS_SUITE = '''
-import asyncio
-
-import pytest
-
-from backendless_aio import BlockingBackendless, InvalidLogin, RegistrationDisabled
-from backendless_aio.emulator import EmulatorSettings
-
-
-async def test_profile_update(backendless_app, backendless_user):
-    backendless_user.set_property("phoneNumber", "5551212")
-    updated = await backendless_app.users.update(backendless_user)
-    assert updated.get_property("phoneNumber") == "5551212"
-
-
-async def test_wrong_password(backendless_app, backendless_user):
-    with pytest.raises(InvalidLogin):
-        await backendless_app.users.session().login(backendless_user.email, "nope")
-
-
-async def test_only_what_changed_is_sent(backendless_emulator, backendless_app, backendless_user):
-    backendless_user.set_property("city", "Oslo")
-    await backendless_app.users.update(backendless_user)
-    put = [r for r in backendless_emulator.requests if r.method == "PUT"][-1]
-    assert put.json == {"city": "Oslo"}
-
-
-async def test_my_script(backendless_emulator):
-    def script():
-        with BlockingBackendless(app_id=backendless_emulator.app_id,
-                                 api_key=backendless_emulator.api_key,
-                                 server_url=backendless_emulator.url) as app:
-            app.users.register({"email": "s@example.com", "password": "pw-123456"})
-            return app.users.login("s@example.com", "pw-123456")
-
-    user = await asyncio.to_thread(script)
-    assert user.email == "s@example.com"
-
-
-@pytest.mark.parametrize("backendless_emulator_settings",
-                         [EmulatorSettings(fast_password_hashing=True, registration_enabled=False)])
-async def test_registration_closed(backendless_app):
-    with pytest.raises(RegistrationDisabled):
-        await backendless_app.users.register({"email": "a@example.com", "password": "pw-123456"})
 '''
 
 STRICT_MODE_SUITE = '''
@@ -141,17 +108,6 @@ def test_the_previous_emulators_are_stopped():
     assert not any(emulator.running for emulator in EMULATORS)
 '''
 
-OVERRIDE_CONFTEST = '''
-import attrs
-import pytest
-
-
-@pytest.fixture
-def backendless_emulator_settings(backendless_emulator_settings):
-    return attrs.evolve(backendless_emulator_settings, required=("name",),
-                        dynamic_schema=False)
-'''
-
 OVERRIDE_SUITE = '''
 import pytest
 
@@ -171,9 +127,26 @@ async def test_the_overridden_settings_apply(backendless_emulator, backendless_a
 
 
 def test_fixtures_in_auto_mode(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_auto=AUTO_MODE_SUITE, test_docs=DOCS_SUITE)
+    pytester.makepyfile(test_auto=AUTO_MODE_SUITE)
     result = pytester.runpytest_subprocess(*FLAGS, "-o", "asyncio_mode=auto")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize("mode", ["auto", "strict"])
+def test_the_docs_test_files_pass_with_the_docs_configuration(pytester: pytest.Pytester,
+                                                              mode: str) -> None:
+    """docs/testing.md's pytest configuration for the mode, and its test files for that mode,
+    as written there, with every warning an error."""
+    configs = [toml for toml in DOCS_TOML if f'asyncio_mode = "{mode}"' in toml]
+    assert len(configs) == 1
+    pytester.makepyprojecttoml(configs[0])
+    files = {name: source for name, wanted, source in DOCS_FILES if wanted == mode}
+    assert files, f"docs/testing.md has no test file for {mode} mode"
+    pytester.makepyfile(**{name.removesuffix(".py"): source for name, source in files.items()})
+    result = pytester.runpytest_subprocess(*FLAGS, "-W", "error")
+    tests = sum(source.count("\ndef test_") + source.count("\nasync def test_")
+                for source in files.values())
+    result.assert_outcomes(passed=tests)
 
 
 def test_fixtures_in_strict_mode(pytester: pytest.Pytester) -> None:
@@ -190,7 +163,8 @@ def test_each_test_gets_a_fresh_emulator(pytester: pytest.Pytester) -> None:
 
 
 def test_emulator_settings_can_be_overridden(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(OVERRIDE_CONFTEST)
+    [conftest] = [source for name, _, source in DOCS_FILES if name == "conftest.py"]
+    pytester.makeconftest(conftest)  # docs/testing.md's, as written there
     pytester.makepyfile(test_override=OVERRIDE_SUITE)
     result = pytester.runpytest_subprocess(*FLAGS, "-o", "asyncio_mode=auto")
     result.assert_outcomes(passed=1)
