@@ -139,7 +139,7 @@ class _Field:
 class Codec:
     """How one model class is read from and written to user properties (cached per class)."""
 
-    __slots__ = ("_by_instance", "_values", "_writable", "cls", "fields", "has_dates",
+    __slots__ = ("_by_instance", "_plan", "_values", "_writable", "cls", "fields", "has_dates",
                  "object_id")
 
     def __init__(self, cls: type[Any]) -> None:
@@ -179,6 +179,11 @@ class Codec:
             one = operator.attrgetter(*names) if names else None
             self._values = lambda instance: () if one is None else (one(instance),)
         self._writable = tuple(i for i, f in enumerate(self.fields) if f.prop not in READ_ONLY)
+        # load's loop reads plain tuples: (property, init name, exact types, a null gives the
+        # default, a date field, the field)
+        self._plan = tuple((f.prop, f.init, f.exact, f.null_is_default
+                            and f.default is not attrs.NOTHING, f.dates, f)
+                           for f in self.fields)
         self.object_id = next((f for f in self.fields if f.prop == "objectId"), None)
         self.has_dates = any(_dt.datetime in (f.kind, *typing.get_args(f.kind))
                              for f in self.fields)
@@ -190,18 +195,17 @@ class Codec:
     def load(self, data: Mapping[str, Any]) -> Any:
         """An instance from a user's properties (a wire dict), remembered as loaded."""
         kwargs: dict[str, Any] = {}
-        for field in self.fields:
-            value = data.get(field.prop, _MISSING)
-            if value is _MISSING or (value is None and field.null_is_default
-                                     and field.default is not attrs.NOTHING):
+        for prop, init, exact, null_is_default, dates, field in self._plan:
+            value = data.get(prop, _MISSING)
+            if type(value) in exact:  # the common case: nothing to convert
+                kwargs[init] = value
                 continue
-            if type(value) in field.exact:  # the common case: nothing to convert
-                kwargs[field.init] = value
+            if value is _MISSING or (value is None and null_is_default):
                 continue
-            if field.dates and type(value) is int:  # a date, as milliseconds
+            if dates and type(value) is int:  # a date, as milliseconds
                 when = from_millis(value)
                 if type(when) is _dt.datetime:
-                    kwargs[field.init] = when
+                    kwargs[init] = when
                     continue
             if isinstance(value, dict | list):
                 value = copy.deepcopy(value)  # the model's own, not the cached user's
