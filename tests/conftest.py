@@ -100,3 +100,15 @@ async def emu_http() -> AsyncIterator[aiohttp.ClientSession]:
 def emu_raw(emulator: Emulator, emu_http: aiohttp.ClientSession) -> RawClient:
     """A RawClient on the running `emulator`'s classic root."""
     return RawClient(emu_http, emulator.root_url)
+
+
+async def make_role(emu: Emulator, role: str) -> None:
+    """Make a role in the emulator's default app through its console API."""
+    async with aiohttp.ClientSession() as http:
+        login = {"login": "foo@foo.com", "password": "secret"}
+        async with http.post(f"{emu.url}/console/home/login", json=login) as answer:
+            assert answer.status == 200
+            key = answer.headers["auth-key"]
+        path = f"{emu.url}/{emu.app_id}/console/security/roles/{role}"
+        async with http.put(path, headers={"auth-key": key}) as answer:
+            assert answer.status == 200
