@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -112,3 +114,29 @@ async def make_role(emu: Emulator, role: str) -> None:
         path = f"{emu.url}/{emu.app_id}/console/security/roles/{role}"
         async with http.put(path, headers={"auth-key": key}) as answer:
             assert answer.status == 200
+
+
+def console_call(url: str, method: str, path: str, body: Any = None,
+                 key: str | None = None) -> tuple[Any, dict[str, str]]:
+    """One blocking console-API call (from a thread outside the emulator's loop): the JSON
+    answer and the headers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if key is not None:
+        request.add_header("auth-key", key)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read()), dict(answer.headers)
+
+
+def console_app_blocking(url: str, role: str) -> tuple[str, dict[str, str]]:
+    """A new app (id, keys by device type) with ``role``, made through the console API of the
+    emulator at ``url`` with blocking calls (for an emulator on a background loop)."""
+    _, headers = console_call(url, "POST", "/console/home/login",
+                              {"login": "foo@foo.com", "password": "secret"})
+    key = headers["auth-key"]
+    app_id = console_call(url, "POST", "/console/applications", {"appName": "t"}, key)[0]["id"]
+    settings = console_call(url, "GET", f"/{app_id}/console/appsettings", key=key)[0]
+    console_call(url, "PUT", f"/{app_id}/console/security/roles/{role}", key=key)
+    return app_id, {k["deviceType"]: k["apiKey"] for k in settings["apiKeys"]}
