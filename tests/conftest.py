@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import aiohttp
 import attrs
 import orjson
 import pytest
+from aiohttp import web
 
 from backendless_aio.emulator import Emulator, EmulatorSettings
 
@@ -140,3 +142,34 @@ def console_app_blocking(url: str, role: str) -> tuple[str, dict[str, str]]:
     settings = console_call(url, "GET", f"/{app_id}/console/appsettings", key=key)[0]
     console_call(url, "PUT", f"/{app_id}/console/security/roles/{role}", key=key)
     return app_id, {k["deviceType"]: k["apiKey"] for k in settings["apiKeys"]}
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[str]:
+    """A one-handler aiohttp server on a free loopback port (a broken or hostile Backendless
+    where the emulator cannot produce the case): its base URL."""
+    server = web.Application()
+    server.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(server, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception of its cause / context chain, each once."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        yield exc
+        pending += (exc.__cause__, exc.__context__)
