@@ -304,21 +304,22 @@ def cmd_count(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _page_size(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _page_size(text: str) -> int:
+    value = _whole_number(text)
     if not 1 <= value <= C.MAX_PAGE_SIZE:
         raise argparse.ArgumentTypeError(f"a page holds 1 to {C.MAX_PAGE_SIZE} users")
     return value
 
 
 def _offset(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError("the offset is 0 or more")
     return value
