@@ -84,9 +84,12 @@ def session_file(args: argparse.Namespace, environ: Mapping[str, str] | None = N
 
 
 @asynccontextmanager
-async def _scope(conn: Connection, path: Path) -> AsyncIterator[AsyncUserService]:
-    """This server's user scope, with its session kept in the session file."""
-    async with Backendless(**conn.client_kwargs(), session_store=FileSessionStore(path)) as app:
+async def _scope(conn: Connection, path: Path, *,
+                 server_key: bool = False) -> AsyncIterator[AsyncUserService]:
+    """This server's user scope, with its session kept in the session file (``server_key``:
+    the API key is the CloudCode key)."""
+    async with Backendless(**conn.client_kwargs(), server_key=server_key,
+                           session_store=FileSessionStore(path)) as app:
         yield app.users.session(conn.session_key)
 
 
@@ -304,21 +307,22 @@ def cmd_count(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _page_size(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _page_size(text: str) -> int:
+    value = _whole_number(text)
     if not 1 <= value <= C.MAX_PAGE_SIZE:
         raise argparse.ArgumentTypeError(f"a page holds 1 to {C.MAX_PAGE_SIZE} users")
     return value
 
 
 def _offset(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError("the offset is 0 or more")
     return value
@@ -396,9 +400,7 @@ def cmd_login_as(args: argparse.Namespace, console: Console) -> int:
 
     async def login() -> BackendlessUser:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        async with Backendless(**conn.client_kwargs(), server_key=True,
-                               session_store=FileSessionStore(path)) as app:
-            users = app.users.session(conn.session_key)
+        async with _scope(conn, path, server_key=True) as users:
             user = await users.login_by_object_id(args.object_id, stay_logged_in=True)
             console.remember(users.user_token)
             return user

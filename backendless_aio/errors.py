@@ -22,14 +22,21 @@ __all__ = [
     "CallbackHandlerError",
     "CannotModifyAnotherUser",
     "ConfigurationError",
+    "ConfirmationUserNotFound",
     "ConnectionFailed",
+    "EmailAlreadyConfirmed",
+    "EmailConfirmationNotRequired",
     "EmptyLogin",
     "EntityNotFound",
     "GeneralRegistrationError",
     "IdNotAllowed",
     "IdentityConflict",
     "InvalidLogin",
+    "InvalidOffset",
+    "InvalidPageSize",
     "InvalidUserToken",
+    "InvalidWhereClause",
+    "LoginByIdNeedsServerKey",
     "LoginDisabled",
     "LogoutFailed",
     "LogoutInvalidApp",
@@ -38,19 +45,30 @@ __all__ = [
     "MissingIdentity",
     "MissingPassword",
     "OperationCancelled",
+    "PasswordCheckNeedsServerKey",
     "PropertyTypeMismatch",
+    "QueryRefused",
     "RateLimited",
     "RegistrationDisabled",
     "RequestTooLarge",
     "RequiredPropertyMissing",
     "RequiredPropertyWouldBeEmpty",
+    "RoleArgumentMissing",
+    "RoleNotFound",
+    "RoleUserNotFound",
+    "RolesNeedServerKey",
     "SecondLoginRefused",
+    "ServerKeyRequired",
     "SessionOver",
     "SessionStoreUnavailable",
     "StatusChangeNotAllowed",
+    "SystemRoleNotAssignable",
+    "SystemRoleNotUnassignable",
+    "TableNotFound",
     "TooManySessions",
     "TransportError",
     "UnexpectedStatus",
+    "UnknownColumn",
     "UnknownProperty",
     "UnknownPropertyOnUpdate",
     "UpdateFailed",
@@ -359,7 +377,14 @@ class RequiredPropertyWouldBeEmpty(BackendlessFault):
     MEANING = "the update would leave a required property without a value"
 
 
-class StatusChangeNotAllowed(BackendlessFault):
+class ServerKeyRequired(BackendlessFault):
+    """The operation is allowed only with the app's server-side (CloudCode, ``BL``) API key:
+    the parent of 2011, 2014, 3054 and 3122."""
+
+    MEANING = "only the app's server-side (CloudCode) API key may do this"
+
+
+class StatusChangeNotAllowed(ServerKeyRequired):
     """3054: only a server-side API key may change a user's status."""
 
     CODE = int(Code.STATUS_NOT_ALLOWED)
@@ -387,6 +412,126 @@ class AccountStatusInvalid(SessionOver):
     MEANING = "the account's status does not allow this; session over"
 
 
+class QueryRefused(BackendlessFault):
+    """A find or count query the server refused: the parent of 1004, 1005, 1006 and 1017."""
+
+    MEANING = "the server refused the query"
+
+
+class InvalidOffset(QueryRefused):
+    """1004: the query's offset is not a whole number of 0 or more."""
+
+    CODE = int(Code.INVALID_OFFSET)
+    MEANING = "the query's offset is not a whole number of 0 or more"
+
+
+class InvalidPageSize(QueryRefused):
+    """1005: the query's page size is not a whole number from 1 to 100."""
+
+    CODE = int(Code.INVALID_PAGE_SIZE)
+    MEANING = "the query's page size is not a whole number from 1 to 100"
+
+
+class UnknownColumn(QueryRefused):
+    """1006: ``props`` or ``sort_by`` names a column the table does not have."""
+
+    CODE = int(Code.UNKNOWN_COLUMN)
+    MEANING = "props or sort_by names a column the table does not have"
+
+
+class InvalidWhereClause(QueryRefused):
+    """1017: the whereClause is malformed, names an unknown column or compares a column with a
+    value of another type."""
+
+    CODE = int(Code.INVALID_WHERE)
+    MEANING = "the whereClause is malformed, names an unknown column or mismatches a type"
+
+
+class TableNotFound(BackendlessFault):
+    """1009: the Data service has no table of that name."""
+
+    CODE = int(Code.TABLE_NOT_FOUND)
+    MEANING = "the Data service has no table of that name"
+
+
+class RoleNotFound(BackendlessFault):
+    """2005: no role has that name."""
+
+    CODE = int(Code.ROLE_NOT_FOUND)
+    MEANING = "no role has that name"
+
+
+class SystemRoleNotAssignable(BackendlessFault):
+    """2007: a system role (``AuthenticatedUser``, ``NotAuthenticatedUser``...) cannot be
+    assigned."""
+
+    CODE = int(Code.ASSIGN_SYSTEM_ROLE)
+    MEANING = "a system role cannot be assigned"
+
+
+class SystemRoleNotUnassignable(BackendlessFault):
+    """2008: a system role cannot be unassigned."""
+
+    CODE = int(Code.UNASSIGN_SYSTEM_ROLE)
+    MEANING = "a system role cannot be unassigned"
+
+
+class RolesNeedServerKey(ServerKeyRequired):
+    """2011: only the server-side API key may assign or unassign roles."""
+
+    CODE = int(Code.ROLES_NEED_SERVER_KEY)
+    MEANING = "only the server-side API key may assign or unassign roles"
+
+
+class LoginByIdNeedsServerKey(ServerKeyRequired):
+    """2014: only the server-side (Code Runner) API key may log in by objectId."""
+
+    CODE = int(Code.LOGIN_BY_ID_NEEDS_SERVER_KEY)
+    MEANING = "only the server-side API key may log in by objectId"
+
+
+class RoleArgumentMissing(BackendlessFault):
+    """3038: the user or the role name is missing."""
+
+    CODE = int(Code.ROLE_ARGUMENT_MISSING)
+    MEANING = "the user or the role name is missing"
+
+
+class RoleUserNotFound(BackendlessFault):
+    """3057: no user has that objectId or identity (roles)."""
+
+    CODE = int(Code.ROLE_USER_NOT_FOUND)
+    MEANING = "no user has that objectId or identity (roles)"
+
+
+class EmailAlreadyConfirmed(BackendlessFault):
+    """3102: the user's email address is confirmed already."""
+
+    CODE = int(Code.EMAIL_ALREADY_CONFIRMED)
+    MEANING = "the user's email address is confirmed already"
+
+
+class EmailConfirmationNotRequired(BackendlessFault):
+    """3103: the app does not require email confirmation."""
+
+    CODE = int(Code.CONFIRMATION_NOT_REQUIRED)
+    MEANING = "the app does not require email confirmation"
+
+
+class ConfirmationUserNotFound(BackendlessFault):
+    """3104: no user has that identity (email confirmation)."""
+
+    CODE = int(Code.CONFIRMATION_USER_NOT_FOUND)
+    MEANING = "no user has that identity (email confirmation)"
+
+
+class PasswordCheckNeedsServerKey(ServerKeyRequired):
+    """3122: only the server-side (CloudCode) API key may verify a password."""
+
+    CODE = int(Code.VERIFY_PASSWORD_NEEDS_SERVER_KEY)
+    MEANING = "only the server-side API key may verify a password"
+
+
 _BY_CODE: dict[int, type[BackendlessFault]] = {
     cls.CODE: cls
     for cls in (
@@ -397,6 +542,10 @@ _BY_CODE: dict[int, type[BackendlessFault]] = {
         CannotModifyAnotherUser, UserNotFound, UnknownPropertyOnUpdate, UserAlreadyExists,
         AccountLocked, IdNotAllowed, MalformedEmail, TooManySessions, RequiredPropertyWouldBeEmpty,
         StatusChangeNotAllowed, InvalidUserToken, AccountDisabled, AccountStatusInvalid,
+        InvalidOffset, InvalidPageSize, UnknownColumn, InvalidWhereClause, TableNotFound,
+        RoleNotFound, SystemRoleNotAssignable, SystemRoleNotUnassignable, RolesNeedServerKey,
+        LoginByIdNeedsServerKey, RoleArgumentMissing, RoleUserNotFound, EmailAlreadyConfirmed,
+        EmailConfirmationNotRequired, ConfirmationUserNotFound, PasswordCheckNeedsServerKey,
     )
     if cls.CODE is not None
 }

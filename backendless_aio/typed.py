@@ -25,6 +25,7 @@ import contextlib
 import copy
 import datetime as _dt
 import functools
+import operator
 import sys
 import types
 import typing
@@ -36,7 +37,7 @@ import attrs
 from attrs import AttrsInstance
 
 from .errors import ConfigurationError, PropertyTypeMismatch
-from .values import READ_ONLY, check_value
+from .values import READ_ONLY, check_value, from_millis
 from .wire import converter
 
 __all__ = ["PROPERTY", "changes", "codec", "from_wire", "prop"]
@@ -48,6 +49,9 @@ PROPERTY: Final = "backendless_property"
 
 _MISSING: Final[Any] = object()
 _IMMUTABLE: Final = (str, int, float, bool, type(None), _dt.datetime, tuple, frozenset)
+#: The same, looked up by exact type on the hot paths (a subclass' value is copied, to be safe).
+_IMMUTABLE_TYPES: Final = frozenset(_IMMUTABLE)
+_DATES: Final = frozenset({_dt.datetime, type(None)})
 
 
 def prop(name: str, **kwargs: Any) -> Any:
@@ -122,6 +126,7 @@ class _Field:
     null_is_default: bool  # a null gives the default (the type does not take None)
     default: Any  # the default value or attrs.Factory (attrs.NOTHING when there is none)
     exact: tuple[type[Any], ...]  # value types taken as they are, without the hook
+    dates: bool  # a `datetime` or `datetime | None` field: integer milliseconds read directly
 
     def default_value(self) -> Any:
         """The default to compare a never-loaded instance's value with (NOTHING: none)."""
@@ -134,7 +139,8 @@ class _Field:
 class Codec:
     """How one model class is read from and written to user properties (cached per class)."""
 
-    __slots__ = ("_by_instance", "cls", "fields", "has_dates", "object_id")
+    __slots__ = ("_by_instance", "_plan", "_values", "_writable", "cls", "fields", "has_dates",
+                 "object_id")
 
     def __init__(self, cls: type[Any]) -> None:
         if not (isinstance(cls, type) and attrs.has(cls)):
@@ -158,10 +164,26 @@ class Codec:
             except Exception as exc:  # cattrs: no hook for it (an unresolved name, say)
                 raise ConfigurationError(f"{cls.__name__}.{field.name}: its type {kind!r} "
                                          f"cannot be read from a property ({exc})") from exc
+            dates = kind is _dt.datetime or (
+                typing.get_origin(kind) in (typing.Union, types.UnionType)
+                and set(typing.get_args(kind)) == _DATES)
             fields.append(_Field(field.name, field.alias or field.name, name, kind, hook,
-                                 not _takes_none(kind), default, _exact(kind)))
+                                 not _takes_none(kind), default, _exact(kind), dates))
         self.cls = cls
         self.fields: tuple[_Field, ...] = tuple(fields)
+        # every field's value at once, as a tuple (operator.attrgetter does it in C)
+        names = [f.attr for f in self.fields]
+        if len(names) > 1:
+            self._values: Any = operator.attrgetter(*names)
+        else:
+            one = operator.attrgetter(*names) if names else None
+            self._values = lambda instance: () if one is None else (one(instance),)
+        self._writable = tuple(i for i, f in enumerate(self.fields) if f.prop not in READ_ONLY)
+        # load's loop reads plain tuples: (property, init name, exact types, a null gives the
+        # default, a date field, the field)
+        self._plan = tuple((f.prop, f.init, f.exact, f.null_is_default
+                            and f.default is not attrs.NOTHING, f.dates, f)
+                           for f in self.fields)
         self.object_id = next((f for f in self.fields if f.prop == "objectId"), None)
         self.has_dates = any(_dt.datetime in (f.kind, *typing.get_args(f.kind))
                              for f in self.fields)
@@ -173,14 +195,18 @@ class Codec:
     def load(self, data: Mapping[str, Any]) -> Any:
         """An instance from a user's properties (a wire dict), remembered as loaded."""
         kwargs: dict[str, Any] = {}
-        for field in self.fields:
-            value = data.get(field.prop, _MISSING)
-            if value is _MISSING or (value is None and field.null_is_default
-                                     and field.default is not attrs.NOTHING):
+        for prop, init, exact, null_is_default, dates, field in self._plan:
+            value = data.get(prop, _MISSING)
+            if type(value) in exact:  # the common case: nothing to convert
+                kwargs[init] = value
                 continue
-            if type(value) in field.exact:  # the common case: nothing to convert
-                kwargs[field.init] = value
+            if value is _MISSING or (value is None and null_is_default):
                 continue
+            if dates and type(value) is int:  # a date, as milliseconds
+                when = from_millis(value)
+                if type(when) is _dt.datetime:
+                    kwargs[init] = when
+                    continue
             if isinstance(value, dict | list):
                 value = copy.deepcopy(value)  # the model's own, not the cached user's
             try:
@@ -223,11 +249,12 @@ class Codec:
             f"{what}", model=self.cls.__name__, property=field.prop, expected=expected, got=got)
 
     def _snapshot(self, instance: Any) -> tuple[Any, ...]:
-        values = []
-        for field in self.fields:
-            value = getattr(instance, field.attr)
-            values.append(value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value))
-        return tuple(values)
+        values: tuple[Any, ...] = self._values(instance)
+        for value in values:
+            if type(value) not in _IMMUTABLE_TYPES:  # a list, a dict...: keep a copy
+                return tuple(v if type(v) in _IMMUTABLE_TYPES else copy.deepcopy(v)
+                             for v in values)
+        return values
 
     def _remember(self, instance: Any) -> None:
         key = id(instance)
@@ -257,11 +284,12 @@ class Codec:
         properties are never included."""
         entry = self._by_instance.get(id(instance))
         loaded = entry[1] if entry is not None and entry[0]() is instance else None
+        values: tuple[Any, ...] = self._values(instance)
+        fields = self.fields
         out: dict[str, Any] = {}
-        for index, field in enumerate(self.fields):
-            if field.prop in READ_ONLY:
-                continue
-            value = getattr(instance, field.attr)
+        for index in self._writable:
+            value = values[index]
+            field = fields[index]
             if loaded is not None:
                 if _same(value, loaded[index]):
                     continue

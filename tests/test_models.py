@@ -7,7 +7,6 @@ import datetime as dt
 import gc
 import math
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -15,7 +14,7 @@ import pytest
 
 import backendless_aio as bl
 from backendless_aio import typed
-from backendless_aio.emulator import Emulator, EmulatorSettings
+from backendless_aio.emulator import Emulator
 from backendless_aio.typed import prop
 
 PASSWORD = "s3cret-pass"
@@ -42,11 +41,10 @@ class Card:
 
 
 @pytest.fixture
-async def emu(tmp_path: Path) -> AsyncIterator[Emulator]:
-    settings = EmulatorSettings(fast_password_hashing=True, record_requests=True,
-                                db_path=str(tmp_path / "emu.sqlite3"))
-    async with Emulator(settings) as emulator:
-        yield emulator
+def emu(emulator: Emulator) -> Emulator:
+    """conftest's ``emulator`` (cheap hashes, recorded requests, a SQLite file), by this file's
+    short name."""
+    return emulator
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
+from conftest import console_app_blocking
 from test_blocking import ThreadedEmulator
-from test_roles_client import ROLE, _console, client, console_app
+from test_roles_client import ROLE, client, console_app
 
 import backendless_aio as bl
 from backendless_aio.blocking import BlockingUserService
@@ -293,14 +294,7 @@ def threaded() -> Iterator[tuple[ThreadedEmulator, str, dict[str, str]]]:
     """An emulator on a background loop (recording requests), an app with the role ROLE."""
     emu = ThreadedEmulator(EmulatorSettings(fast_password_hashing=True, record_requests=True))
     try:
-        url = emu.emu.url
-        _, headers = _console(url, "POST", "/console/home/login",
-                              {"login": "foo@foo.com", "password": "secret"})
-        key = headers["auth-key"]
-        app_id = _console(url, "POST", "/console/applications", {"appName": "t"}, key)[0]["id"]
-        settings = _console(url, "GET", f"/{app_id}/console/appsettings", key=key)[0]
-        keys = {k["deviceType"]: k["apiKey"] for k in settings["apiKeys"]}
-        _console(url, "PUT", f"/{app_id}/console/security/roles/{ROLE}", key=key)
+        app_id, keys = console_app_blocking(emu.emu.url, ROLE)
         yield emu, app_id, keys
     finally:
         emu.close()

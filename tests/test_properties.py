@@ -8,7 +8,6 @@ import datetime as dt
 import decimal
 import math
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,11 +33,10 @@ for _ in range(101):
 
 
 @pytest.fixture
-async def emu(tmp_path: Path) -> AsyncIterator[Emulator]:
-    settings_ = EmulatorSettings(fast_password_hashing=True, record_requests=True,
-                                 db_path=str(tmp_path / "emu.sqlite3"))
-    async with Emulator(settings_) as emulator:
-        yield emulator
+def emu(emulator: Emulator) -> Emulator:
+    """conftest's ``emulator`` (cheap hashes, recorded requests, a SQLite file), by this file's
+    short name."""
+    return emulator
 
 
 def make_app(emu: Emulator) -> bl.Backendless:

@@ -7,6 +7,7 @@ Nothing here is faked: Redis down is a stopped server, Redis hung is a SIGSTOPpe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
@@ -311,13 +312,21 @@ async def test_redis_hung_answers_within_the_timeout(redis_server: RedisServer) 
 
 # -- scopes of several apps ("processes") sharing one Redis ----------------------------------------
 
+@contextlib.asynccontextmanager
+async def two_apps(emu: Emulator, redis_server: RedisServer
+                   ) -> AsyncIterator[tuple[bl.Backendless, bl.Backendless]]:
+    """Two apps ("processes"), each with its own RedisSessionStore on the one Redis."""
+    async with bl.RedisSessionStore.from_url(redis_server.url) as first_store, \
+            bl.RedisSessionStore.from_url(redis_server.url) as second_store, \
+            make_app(emu, first_store) as first, make_app(emu, second_store) as second:
+        yield first, second
+
+
 async def test_a_session_saved_by_one_app_is_restored_and_logged_out_by_another(
         backendless_emulator: Emulator, redis_server: RedisServer,
         raw: aioredis.Redis) -> None:
     emu = backendless_emulator
-    async with bl.RedisSessionStore.from_url(redis_server.url) as first_store, \
-            bl.RedisSessionStore.from_url(redis_server.url) as second_store, \
-            make_app(emu, first_store) as first, make_app(emu, second_store) as second:
+    async with two_apps(emu, redis_server) as (first, second):
         await first.users.register({"email": "ann@example.com", "password": PASSWORD})
         scope = first.users.session(key="chat:1")
         user = await scope.login("ann@example.com", PASSWORD, stay_logged_in=True)
@@ -342,9 +351,7 @@ async def test_a_session_over_seen_by_one_app_removes_it_for_all(
         backendless_emulator: Emulator, redis_server: RedisServer,
         raw: aioredis.Redis) -> None:
     emu = backendless_emulator
-    async with bl.RedisSessionStore.from_url(redis_server.url) as first_store, \
-            bl.RedisSessionStore.from_url(redis_server.url) as second_store, \
-            make_app(emu, first_store) as first, make_app(emu, second_store) as second:
+    async with two_apps(emu, redis_server) as (first, second):
         await first.users.register({"email": "ben@example.com", "password": PASSWORD})
         await first.users.session(key="chat:2").login("ben@example.com", PASSWORD,
                                                        stay_logged_in=True)

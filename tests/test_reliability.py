@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from conftest import serving
 
 import backendless_aio as bl
 from backendless_aio.emulator import Emulator, EmulatorSettings, FaultRule
@@ -175,20 +175,6 @@ async def test_app_timeout_and_retry_after_timeout(backendless_emulator: Emulato
         scope, user = await logged_in(app, "t2@example.com")
         backendless_emulator.faults.add(FaultRule(kind="latency", delay=0.6, methods=("GET",)))
         assert (await scope.find_by_id(user.object_id or "")).object_id == user.object_id
-
-
-@contextlib.asynccontextmanager
-async def serving(handler: Any) -> AsyncIterator[str]:
-    """A one-handler aiohttp server on a free loopback port: its base URL."""
-    server = web.Application()
-    server.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(server, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 # -- cancellation -------------------------------------------------------------------------------

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from conftest import console_app_blocking
 from test_blocking import ThreadedEmulator
 from test_emulator_console import ConsoleClient
 
@@ -139,30 +139,11 @@ async def test_callback_face(emulator: Emulator, emu_http: aiohttp.ClientSession
 # -- blocking and the CLI: an emulator on a background loop --------------------------------------
 
 
-def _console(url: str, method: str, path: str, body: Any = None,
-             key: str | None = None) -> tuple[Any, dict[str, str]]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{url}{path}", data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if key is not None:
-        request.add_header("auth-key", key)
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read()), dict(answer.headers)
-
-
 @pytest.fixture
 def threaded() -> Iterator[tuple[ThreadedEmulator, str, dict[str, str]]]:
     emu = ThreadedEmulator(EmulatorSettings(fast_password_hashing=True))
     try:
-        url = emu.emu.url
-        _, headers = _console(url, "POST", "/console/home/login",
-                              {"login": "foo@foo.com", "password": "secret"})
-        key = headers["auth-key"]
-        app_id = _console(url, "POST", "/console/applications", {"appName": "t"}, key)[0]["id"]
-        settings = _console(url, "GET", f"/{app_id}/console/appsettings", key=key)[0]
-        keys = {k["deviceType"]: k["apiKey"] for k in settings["apiKeys"]}
-        _console(url, "PUT", f"/{app_id}/console/security/roles/{ROLE}", key=key)
+        app_id, keys = console_app_blocking(emu.emu.url, ROLE)
         yield emu, app_id, keys
     finally:
         emu.close()

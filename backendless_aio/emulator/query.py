@@ -33,9 +33,11 @@ from typing import Any, Final
 
 import attrs
 
+from .._codes import Code
+
 #: Backendless's fault codes for bad queries.
-INVALID_WHERE: Final = 1017
-INVALID_PROPERTIES: Final = 1006
+INVALID_WHERE: Final = int(Code.INVALID_WHERE)
+INVALID_PROPERTIES: Final = int(Code.UNKNOWN_COLUMN)
 
 #: Limits of the emulator (SQLite's expression depth and bound-variable count stay far away).
 MAX_DEPTH: Final = 64

@@ -18,7 +18,7 @@ from typing import Any, Final
 import attrs
 from multidict import MultiMapping
 
-from .._codes import USERS_CLASS
+from .._codes import USERS_CLASS, Code
 from .errors import Fault
 from .query import Column, QueryError, compile_sort, compile_where, parse_sort
 from .service import DEFAULT_COLUMNS, SYSTEM_COLUMNS, Caller, UsersService, parse_object
@@ -27,10 +27,10 @@ from .store import PROP_SQL, TIEBREAK_SQL, USER_SYSTEM_SQL, QueryFailed, prop_pa
 #: Backendless's page size limit: a larger pageSize is served as 100 (as the docs say).
 MAX_PAGE_SIZE: Final = 100
 DEFAULT_PAGE_SIZE: Final = 10
-INVALID_OFFSET: Final = 1004
-INVALID_PAGE_SIZE: Final = 1005
-INVALID_PROPERTIES: Final = 1006
-INVALID_WHERE: Final = 1017
+INVALID_OFFSET: Final = int(Code.INVALID_OFFSET)
+INVALID_PAGE_SIZE: Final = int(Code.INVALID_PAGE_SIZE)
+INVALID_PROPERTIES: Final = int(Code.UNKNOWN_COLUMN)
+INVALID_WHERE: Final = int(Code.INVALID_WHERE)
 #: System properties no row stores: the same constant for every user.
 _CONSTANT_COLUMNS: Final = {"socialAccount": "BACKENDLESS", "accountType": "BACKENDLESS"}
 #: Query features the emulator does not have: refused rather than silently ignored.

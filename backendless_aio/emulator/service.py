@@ -346,7 +346,11 @@ class UsersService:
             raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=token))
         if user.user_status == UserStatus.DISABLED.value and not disabled_ok:
             raise Fault(Code.ACCOUNT_DISABLED, "User account is disabled")
-        self.store.touch_session(session, now)
+        # The inactivity clock is kept to 1 % of the timeout (at most a second): a session used
+        # again within that is not written again, so a busy session costs no write per request.
+        timeout = self.settings.session_timeout
+        if now - session.last_used >= min(1.0, timeout / 100):
+            self.store.touch_session(session, now)
         return session, user
 
     def _check_size(self, props: dict[str, Any], code: int, what: str) -> None:
@@ -633,7 +637,7 @@ class UsersService:
         settings = self.settings
         session_user = self._session_user(caller, required=not caller.server)
         data = parse_object(body, Code.UPDATE_GENERAL, what)
-        self._update_target(object_id, session_user, caller)
+        target = self._update_target(object_id, session_user, caller)
         changes = {k: v for k, v in data.items() if k not in SYSTEM_KEYS}
         if "id" in changes:
             raise Fault(Code.UPDATE_GENERAL, f"{what}: 'id' cannot be used as a property")
@@ -674,9 +678,15 @@ class UsersService:
             )
         password_hash = None if new_password is None else await self._hash(new_password)
 
-        # From here on nothing awaits: read, check and write happen as one step.
-        user = self._update_target(object_id, session_user, caller)
-        new_columns = self._typed(changes, Code.UPDATE_GENERAL, planned)  # columns made meanwhile
+        # From here on nothing awaits: read, check and write happen as one step. Only a new
+        # password's hash awaited: then the user and the columns are read again (another request
+        # may have changed them meanwhile), and the session is checked again in the write.
+        awaited = password_hash is not None
+        if awaited:
+            user = self._update_target(object_id, session_user, caller)
+            new_columns = self._typed(changes, Code.UPDATE_GENERAL, planned)
+        else:
+            user, new_columns = target, planned
         guest = user.user_status == UserStatus.GUEST.value
         if guest and identity in changes and not _blank(new_identity):
             raise Fault(Code.UPDATE_GENERAL, GUEST_IDENTITY_MESSAGE.format(identity=identity))
@@ -689,7 +699,8 @@ class UsersService:
                         Code.UPDATE_REQUIRED_MISSING,
                         f"{what}: the required property '{name}' must have a value",
                     )
-        if key is not None and self.store.identity_taken(key, besides=user.object_id):
+        if (key is not None and key != user.identity_key
+                and self.store.identity_taken(key, besides=user.object_id)):
             raise Fault(
                 Code.IDENTITY_CONFLICT,
                 f"{what}: another user already has this value of the identity property "
@@ -705,7 +716,8 @@ class UsersService:
             with self.store.transaction():
                 # the session is checked again in the write's own transaction: a logout that
                 # ended it while the password was hashed wins, and nothing is written
-                if caller.token is not None and self.store.get_session(caller.token) is None:
+                if (awaited and caller.token is not None
+                        and self.store.get_session(caller.token) is None):
                     raise Fault(Code.INVALID_TOKEN, TOKEN_MESSAGE.format(token=caller.token))
                 self.store.add_columns(new_columns)
                 self.store.save_user(user)
@@ -720,7 +732,10 @@ class UsersService:
     def _update_target(
         self, object_id: str, session_user: StoredUser | None, caller: Caller
     ) -> StoredUser:
-        user = self.store.get_user(object_id)
+        if session_user is not None and session_user.object_id == object_id:
+            user: StoredUser | None = session_user  # read a moment ago, nothing awaited since
+        else:
+            user = self.store.get_user(object_id)
         if user is None:
             raise Fault(Code.USER_NOT_FOUND, f"Unable to update user: no user has id {object_id}")
         if (

@@ -234,9 +234,11 @@ class Store:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._depth = 0
-        #: (app id, table) -> (the connection's total_changes when read, name -> type): every
-        #: user object lists every column, so a page of users reads them once, not per user.
-        self._columns: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
+        #: (app id, table) -> name -> type, as last read: every user object lists every column,
+        #: so an update or a page of users reads none of them from SQLite. Dropped by whatever
+        #: writes the columns table (add_columns, delete_app, reset) and by a rolled-back
+        #: transaction (it may have added columns). One process owns the file.
+        self._columns: dict[tuple[str, str], dict[str, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -300,12 +302,14 @@ class Store:
         except BaseException:
             self._depth = 0
             db.execute("ROLLBACK")
+            self._columns.clear()
             raise
         self._depth = 0
         db.execute("COMMIT")
 
     def reset(self) -> None:
         """Delete every app with all its users, sessions and columns."""
+        self._columns.clear()
         with self.transaction():
             for table in (
                 "confirmations", "user_roles", "roles", "records", "data_tables",
@@ -379,6 +383,7 @@ class Store:
 
     def delete_app(self, app_id: str) -> bool:
         """Delete an app and everything it holds."""
+        self._columns.clear()
         with self.transaction():
             # sessions, roles and confirmations reference users, which the app's cascade deletes
             for table in ("sessions", "user_roles", "confirmations"):
@@ -634,24 +639,23 @@ class AppStore:
     def columns(self, table: str = USERS_TABLE) -> dict[str, str]:
         """A table's dynamic columns in creation order: name -> Backendless type name.
 
-        Cached until the next write of any kind through this connection (`total_changes`)."""
-        db = self.db
+        Cached until the columns table is written (see `Store._columns`)."""
         key = (self.app_id, table)
-        stamp = db.total_changes
         cached = self.store._columns.get(key)
-        if cached is not None and cached[0] == stamp:
-            return dict(cached[1])
-        rows = db.execute(
+        if cached is not None:
+            return dict(cached)
+        rows = self.db.execute(
             "SELECT name, type FROM columns WHERE app_id = ? AND table_name = ? ORDER BY position",
             (self.app_id, table),
         ).fetchall()
         columns = {str(name): str(kind) for name, kind in rows}
-        self.store._columns[key] = (stamp, columns)
+        self.store._columns[key] = columns
         return dict(columns)
 
     def add_columns(self, columns: dict[str, str], table: str = USERS_TABLE) -> None:
         if not columns:
             return
+        self.store._columns.pop((self.app_id, table), None)
         with self.transaction():
             self.db.executemany(
                 "INSERT INTO columns(app_id, table_name, name, type) VALUES (?, ?, ?, ?) "

@@ -17,6 +17,21 @@ class StoredSession:
     object_id: str
 
 
+def session_entry(session: StoredSession) -> dict[str, str]:
+    """The JSON object a file or Redis store keeps for ``session``."""
+    return {"user_token": session.user_token, "object_id": session.object_id}
+
+
+def session_from_entry(entry: object) -> StoredSession | None:
+    """The session a stored JSON entry holds; None if it is not one a store wrote."""
+    if not isinstance(entry, dict):
+        return None
+    token, object_id = entry.get("user_token"), entry.get("object_id")
+    if not isinstance(token, str) or not isinstance(object_id, str):
+        return None
+    return StoredSession(user_token=token, object_id=object_id)
+
+
 @runtime_checkable
 class SessionStore(Protocol):
     """Where "stay logged in" sessions live: memory (default), a file, Redis, the app's DB...

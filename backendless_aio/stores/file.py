@@ -8,7 +8,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ._base import StoredSession
+from ._base import StoredSession, session_entry, session_from_entry
 
 __all__ = ["FileSessionStore"]
 
@@ -51,18 +51,12 @@ class FileSessionStore:
             raise
 
     async def load(self, key: str) -> StoredSession | None:
-        entry = self._read().get(key)
-        if not isinstance(entry, dict):
-            return None
-        token, object_id = entry.get("user_token"), entry.get("object_id")
-        if not isinstance(token, str) or not isinstance(object_id, str):
-            return None
-        return StoredSession(user_token=token, object_id=object_id)
+        return session_from_entry(self._read().get(key))
 
     async def save(self, key: str, session: StoredSession) -> None:
         with self._lock:
             data = self._read()
-            data[key] = {"user_token": session.user_token, "object_id": session.object_id}
+            data[key] = session_entry(session)
             self._write(data)
 
     async def delete(self, key: str) -> None:

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from .. import _constants as C
 from ..errors import SessionStoreUnavailable
-from ._base import StoredSession
+from ._base import StoredSession, session_entry, session_from_entry
 
 __all__ = ["RedisSessionStore"]
 
@@ -148,16 +148,11 @@ class RedisSessionStore:
             entry = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(entry, dict):
-            return None
-        token, object_id = entry.get("user_token"), entry.get("object_id")
-        if not isinstance(token, str) or not isinstance(object_id, str):
-            return None
-        return StoredSession(user_token=token, object_id=object_id)
+        return session_from_entry(entry)
 
     async def save(self, key: str, session: StoredSession) -> None:
         """Store ``session`` under ``key`` (replacing any other), expiring after ``ttl``."""
-        value = orjson.dumps({"user_token": session.user_token, "object_id": session.object_id})
+        value = orjson.dumps(session_entry(session))
         await self._run("save", key, self._client.set(self.prefix + key, value, px=self._px),
                         session.user_token)
 
