@@ -214,6 +214,14 @@ class Transport:
                     error = self._connection_error(request, exc, (*self._secrets, token),
                                                    connecting=False)
                     retryable = request.idempotent or policy.retry_non_idempotent
+                except AttributeError as exc:
+                    # aiohttp < 3.13 repeats a request on a dropped keep-alive connection even
+                    # when the session was closed meanwhile, and trips over its connector (None).
+                    if not self._closed:
+                        raise
+                    raise BackendlessError(
+                        f"{request.operation}: the app was closed while the call was running"
+                    ) from exc
                 else:
                     if outcome is not None:
                         outcome.attempt = attempt

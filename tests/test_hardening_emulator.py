@@ -259,6 +259,71 @@ async def test_a_connection_whose_headers_never_finish_is_closed(tmp_path: Path)
         assert status == 200
 
 
+async def test_a_connection_that_sends_nothing_is_closed(tmp_path: Path) -> None:
+    async with Emulator(fast_password_hashing=True, header_timeout=0.5,
+                        db_path=str(tmp_path / "e.sqlite3")) as emu:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await raw(emu.port, b"", wait=5) == b""
+        assert 0.4 < loop.time() - started < 3
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One answer with a Content-Length from a kept-alive connection: (status, body)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    status, headers, _ = parse(head)
+    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 5)
+    return status, body
+
+
+async def test_headers_late_after_an_answer_close_the_connection(tmp_path: Path) -> None:
+    """The header time counts from connecting, then from each answer (aiohttp's keep-alive)."""
+    async with Emulator(fast_password_hashing=True, header_timeout=0.5,
+                        db_path=str(tmp_path / "e.sqlite3")) as emu:
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", emu.port)
+        try:
+            for _ in range(2):  # kept alive, within the time
+                await asyncio.sleep(0.3)
+                writer.write(b"GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert (await read_answer(reader))[0] == 200
+            started = loop.time()
+            writer.write(b"GET /api/info HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert loop.time() - started < 3
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+
+async def test_the_header_time_does_not_cut_a_slow_answer(tmp_path: Path) -> None:
+    """Once the headers are in, the header timer is off: an answer may take longer."""
+    async with Emulator(fast_password_hashing=True, header_timeout=0.3, latency=1.0,
+                        db_path=str(tmp_path / "e.sqlite3")) as emu:
+        status, _, body = parse(await raw(emu.port, request("GET", "/api/info"), wait=5))
+        assert status == 200 and orjson.loads(body)["appId"] == emu.app_id
+    # headers finished late but in time, then a body within its own time (from the headers):
+    # the header timer (which counts from connecting) no longer applies
+    async with Emulator(fast_password_hashing=True, header_timeout=1.0,
+                        db_path=str(tmp_path / "e.sqlite3")) as emu:
+        body = b'{"email": "slow@x.com", "password": "pw-123456"}'
+        reader, writer = await asyncio.open_connection("127.0.0.1", emu.port)
+        try:
+            writer.write(b"POST /api/users/register HTTP/1.1\r\nHost: x\r\n")
+            await asyncio.sleep(0.6)
+            writer.write(b"Content-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body))
+            await asyncio.sleep(0.6)
+            writer.write(body)
+            status, _, answer = parse(await asyncio.wait_for(reader.read(), 5))
+            assert status == 200 and orjson.loads(answer)["email"] == "slow@x.com"
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+
 async def test_connections_over_the_cap_get_503_and_normal_service_resumes(
         tmp_path: Path) -> None:
     async with Emulator(fast_password_hashing=True, max_connections=4,
@@ -280,6 +345,56 @@ async def test_connections_over_the_cap_get_503_and_normal_service_resumes(
             if status == 200:
                 break
         assert status == 200
+
+
+async def test_a_burst_of_connections_is_capped_exactly(tmp_path: Path) -> None:
+    """The cap is counted as connections are made, so a burst cannot slip past it."""
+    async with Emulator(fast_password_hashing=True, max_connections=4,
+                        db_path=str(tmp_path / "e.sqlite3")) as emu:
+        opened = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", emu.port)
+                                        for _ in range(10)))
+        try:
+            async def answered(reader: asyncio.StreamReader) -> bytes:
+                try:
+                    return await asyncio.wait_for(reader.read(), 1.0)
+                except asyncio.TimeoutError:
+                    return b""  # served: waiting for its request
+
+            answers = await asyncio.gather(*(answered(reader) for reader, _ in opened))
+            refused = [parse(answer)[0] for answer in answers if answer]
+            assert refused == [503] * 6
+        finally:
+            for _, writer in opened:
+                writer.close()
+                with contextlib.suppress(ConnectionError, OSError):
+                    await writer.wait_closed()
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            status, _, _ = parse(await raw(emu.port, request("GET", "/api/info")))
+            if status == 200:
+                break
+        assert status == 200
+
+
+def test_the_connection_guard_uses_no_private_aiohttp_names() -> None:
+    """protocol.py relies on public aiohttp API only, so it works the same on every version
+    from the floor up: no `obj._name` but on its own objects."""
+    import ast
+
+    import backendless_aio.emulator.protocol as protocol
+
+    tree = ast.parse(Path(protocol.__file__).read_text(encoding="utf-8"))
+    private = [
+        f"{ast.unparse(node.value)}.{node.attr} (line {node.lineno})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    assert private == []
+    imports = [node.module for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aiohttp")]
+    assert set(imports) <= {"aiohttp", "aiohttp.typedefs"}
 
 
 # -- item 13: JSON answers where aiohttp lets us --------------------------------------------------

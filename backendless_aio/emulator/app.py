@@ -24,6 +24,7 @@ from . import confirmation, console, data, roles, search
 from .errors import Fault, error_body
 from .faults import DEFAULT_HTML_PAGE, DEFAULT_NON_JSON_BODY, FaultRule
 from .guard import ADMIN_PREFIX, answer_and_close, is_admin_path, make_guard
+from .protocol import disarm_header_timer
 from .service import Caller, UsersService
 from .settings import EmulatorSettings
 from .state import EmulatorState
@@ -575,7 +576,8 @@ def create_app(
     # Bodies are limited by the handler itself (JSON 413); leave aiohttp's own limit above it.
     app = web.Application(
         client_max_size=state.settings.max_body_bytes + 1,
-        middlewares=[make_guard(state.settings)],
+        # disarm_header_timer first: nothing may delay it (see protocol.py)
+        middlewares=[disarm_header_timer, make_guard(state.settings)],
     )
     app[STATE] = state
     app.on_startup.append(_on_startup)

@@ -46,26 +46,31 @@ class Emulator:
             raise RuntimeError("the emulator is already running")
         settings = self.settings
         app = create_app(state=self._state)
-        options: dict[str, Any] = {} if self.access_log else {"access_log": None}
+        # The request handlers' options, given to aiohttp's runner and to the site's own
+        # handlers alike (protocol.py: the site never reads them back from aiohttp).
+        options: dict[str, Any] = {
+            # closes a kept-alive connection whose next request's headers do not arrive in time
+            "keepalive_timeout": settings.header_timeout,
+        }
+        if not self.access_log:
+            options["access_log"] = None
         runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
-            keepalive_timeout=settings.header_timeout,  # closes connections without a request
-            **options,
+            app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, **options
         )
         await runner.setup()
         try:
             site = GuardedSite(
                 runner, settings.host, settings.port,
                 max_connections=connection_cap(settings.max_connections),
+                header_timeout=settings.header_timeout,
+                handler_options=options,
             )
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        address = runner.addresses[0]
+        address = site.addresses[0]
         port = int(address[1])
         host = settings.host
         if host in _WILDCARDS:
