@@ -26,7 +26,6 @@ Faults are :class:`QueryError` with the Backendless code to answer (1017 for the
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -34,6 +33,7 @@ from typing import Any, Final
 import attrs
 
 from .._codes import Code
+from .schema import BOOLEAN, DATETIME, DOUBLE, INT, STRING_TYPES, parse_date
 
 #: Backendless's fault codes for bad queries.
 INVALID_WHERE: Final = int(Code.INVALID_WHERE)
@@ -46,10 +46,7 @@ MAX_PARAMS: Final = 2000
 MAX_LIKE_PATTERN: Final = 10_000
 _INT64: Final = 2**63
 
-STRING_TYPES: Final = frozenset({"STRING", "STRING_ID", "TEXT", "EXTENDED_STRING"})
-NUMBER_TYPES: Final = frozenset({"INT", "DOUBLE"})
-BOOLEAN: Final = "BOOLEAN"
-DATETIME: Final = "DATETIME"
+NUMBER_TYPES: Final = frozenset({INT, DOUBLE})
 
 _KEYWORDS: Final = frozenset({
     "AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "TRUE", "FALSE", "BETWEEN", "AFTER",
@@ -462,58 +459,6 @@ def parse(text: str) -> Node:
         raise QueryError("Invalid where clause: it is not valid text (a lone surrogate)"
                          ) from None
     return _Parser(text).parse()
-
-
-# -- dates ----------------------------------------------------------------------------------
-
-#: The date formats Backendless documents (Java SimpleDateFormat patterns, as strptime), then
-#: the ISO 8601 forms the emulator accepts too.
-_DATE_FORMATS: Final = (
-    "%a %b %d %H:%M:%S %Z %Y",  # EEE MMM dd HH:mm:ss zzz yyyy
-    "%Y-%m-%dT%H:%M:%S.%fZ",  # yyyy-MM-dd'T'HH:mm:ss.SSS'Z'
-    "%m/%d/%Y %H:%M:%S GMT%z",  # MM/dd/yyyy HH:mm:ss 'GMT'z
-    "%m.%d.%Y %H:%M:%S GMT%z",
-    "%m-%d-%Y %H:%M:%S GMT%z",
-    "%m/%d/%Y %H:%M:%S %z",  # MM/dd/yyyy HH:mm:ss z
-    "%m.%d.%Y %H:%M:%S %z",
-    "%m/%d/%Y %H:%M:%S %Z",
-    "%m.%d.%Y %H:%M:%S %Z",
-    "%m.%d.%Y %H:%M:%S",
-    "%m-%d-%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M:%S",
-    "%m.%d.%Y",
-    "%m-%d-%Y",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y",
-    "%d/%b/%Y",  # dd/MMM/yyyy
-    "%d-%b-%Y",  # dd-MMM-yyyy
-    "%A, %d %B %Y",  # EEEEE, d MMMMM yyyy
-    "%Y/%m/%d/%H:%M",  # yyyy/MM/d/HH:mm
-    # ISO 8601 (an emulator extension)
-    "%Y-%m-%d",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S%z",
-    "%Y-%m-%dT%H:%M:%S.%f",
-    "%Y-%m-%dT%H:%M:%S.%f%z",
-)
-
-
-def parse_date(text: str) -> int | None:
-    """Milliseconds since the epoch for a date string in a supported format (UTC when it names
-    no zone), or None."""
-    text = " ".join(text.split())
-    for fmt in _DATE_FORMATS:
-        try:
-            when = dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        return (when - _EPOCH) // dt.timedelta(milliseconds=1)
-    return None
-
-
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 # -- the compiler ---------------------------------------------------------------------------

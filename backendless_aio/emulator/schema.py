@@ -19,8 +19,6 @@ import math
 import re
 from typing import Any, Final
 
-from . import query
-
 __all__ = [
     "BOOLEAN",
     "DATETIME",
@@ -148,14 +146,61 @@ def parse_date(text: str) -> int | None:
     Accepted: ISO 8601 ``2024-05-01``, ``2024-05-01T12:30[:00[.123]]`` with an optional ``Z`` or
     ``+02:00`` offset (a space may stand for the ``T``), ``MM/dd/yyyy[ HH:mm[:ss]]`` with an
     optional ``GMT+0200``-style offset, and every format Backendless documents for dates in a
-    whereClause (`query.parse_date`: ``23-Mar-2015``, ``Mon Mar 23 10:00:00 UTC 2015``...), so a
+    whereClause (``23-Mar-2015``, ``Mon Mar 23 10:00:00 UTC 2015``...), so a
     date that can be searched for can be stored. A date without an offset is UTC.
     """
     text = text.strip()
     ms = _parse_common(text)
     if ms is None:
-        ms = query.parse_date(text)
+        ms = _parse_documented(text)
     return ms if ms is not None and _MIN_MS <= ms <= _MAX_MS else None
+
+
+#: The date formats Backendless documents (Java SimpleDateFormat patterns, as strptime), then
+#: the ISO 8601 forms the emulator accepts too.
+_DATE_FORMATS: Final = (
+    "%a %b %d %H:%M:%S %Z %Y",  # EEE MMM dd HH:mm:ss zzz yyyy
+    "%Y-%m-%dT%H:%M:%S.%fZ",  # yyyy-MM-dd'T'HH:mm:ss.SSS'Z'
+    "%m/%d/%Y %H:%M:%S GMT%z",  # MM/dd/yyyy HH:mm:ss 'GMT'z
+    "%m.%d.%Y %H:%M:%S GMT%z",
+    "%m-%d-%Y %H:%M:%S GMT%z",
+    "%m/%d/%Y %H:%M:%S %z",  # MM/dd/yyyy HH:mm:ss z
+    "%m.%d.%Y %H:%M:%S %z",
+    "%m/%d/%Y %H:%M:%S %Z",
+    "%m.%d.%Y %H:%M:%S %Z",
+    "%m.%d.%Y %H:%M:%S",
+    "%m-%d-%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%m.%d.%Y",
+    "%m-%d-%Y",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d/%b/%Y",  # dd/MMM/yyyy
+    "%d-%b-%Y",  # dd-MMM-yyyy
+    "%A, %d %B %Y",  # EEEEE, d MMMMM yyyy
+    "%Y/%m/%d/%H:%M",  # yyyy/MM/d/HH:mm
+    # ISO 8601 (an emulator extension)
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+)
+
+
+def _parse_documented(text: str) -> int | None:
+    """A date in one of the formats Backendless documents for a whereClause (UTC when it names
+    no zone), or None."""
+    text = " ".join(text.split())
+    for fmt in _DATE_FORMATS:
+        try:
+            when = _dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        return _ms(when)
+    return None
 
 
 def _parse_common(text: str) -> int | None:
