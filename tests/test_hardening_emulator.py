@@ -323,6 +323,16 @@ async def test_the_header_time_does_not_cut_a_slow_answer(tmp_path: Path) -> Non
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
+async def serves_again(port: int) -> int:
+    """The status of GET info once the emulator answers 200 again (polled for up to 2.5 s)."""
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        status, _, _ = parse(await raw(port, request("GET", "/api/info")))
+        if status == 200:
+            break
+    return status
+
+
 
 async def test_connections_over_the_cap_get_503_and_normal_service_resumes(
         tmp_path: Path) -> None:
@@ -339,12 +349,7 @@ async def test_connections_over_the_cap_get_503_and_normal_service_resumes(
         for _, writer in idle:
             writer.close()
             await writer.wait_closed()
-        for _ in range(50):
-            await asyncio.sleep(0.05)
-            status, _, _ = parse(await raw(emu.port, request("GET", "/api/info")))
-            if status == 200:
-                break
-        assert status == 200
+        assert await serves_again(emu.port) == 200
 
 
 async def test_a_burst_of_connections_is_capped_exactly(tmp_path: Path) -> None:
@@ -368,12 +373,7 @@ async def test_a_burst_of_connections_is_capped_exactly(tmp_path: Path) -> None:
                 writer.close()
                 with contextlib.suppress(ConnectionError, OSError):
                     await writer.wait_closed()
-        for _ in range(50):
-            await asyncio.sleep(0.05)
-            status, _, _ = parse(await raw(emu.port, request("GET", "/api/info")))
-            if status == 200:
-                break
-        assert status == 200
+        assert await serves_again(emu.port) == 200
 
 
 def test_the_connection_guard_uses_no_private_aiohttp_names() -> None:
