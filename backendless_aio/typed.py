@@ -25,6 +25,8 @@ import contextlib
 import copy
 import datetime as _dt
 import functools
+import inspect
+import itertools
 import operator
 import sys
 import types
@@ -48,10 +50,24 @@ M = TypeVar("M", bound=AttrsInstance)
 PROPERTY: Final = "backendless_property"
 
 _MISSING: Final[Any] = object()
+#: A value _convert leaves to the model's __init__ (a default made from the instance itself).
+_OMIT: Final[Any] = object()
+#: Below 2**42 milliseconds (the year 2109), ``fromtimestamp(ms / 1000)`` gives exactly
+#: ``EPOCH + timedelta(milliseconds=ms)`` (the float is within 0.24 microseconds), in half the time.
+_FLOAT_EXACT_MS: Final = 2**42
 _IMMUTABLE: Final = (str, int, float, bool, type(None), _dt.datetime, tuple, frozenset)
 #: The same, looked up by exact type on the hot paths (a subclass' value is copied, to be safe).
 _IMMUTABLE_TYPES: Final = frozenset(_IMMUTABLE)
 _DATES: Final = frozenset({_dt.datetime, type(None)})
+
+
+class _Loaded(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a loaded instance that carries what it was loaded with."""
+
+    __slots__ = ("key", "values")
+
+    key: int
+    values: tuple[Any, ...]
 
 
 def prop(name: str, **kwargs: Any) -> Any:
@@ -139,8 +155,8 @@ class _Field:
 class Codec:
     """How one model class is read from and written to user properties (cached per class)."""
 
-    __slots__ = ("_by_instance", "_plan", "_values", "_writable", "cls", "fields", "has_dates",
-                 "object_id")
+    __slots__ = ("_build", "_by_instance", "_diff", "_forget_ref", "_plain", "_values",
+                 "_writable", "cls", "fields", "object_id")
 
     def __init__(self, cls: type[Any]) -> None:
         if not (isinstance(cls, type) and attrs.has(cls)):
@@ -179,51 +195,116 @@ class Codec:
             one = operator.attrgetter(*names) if names else None
             self._values = lambda instance: () if one is None else (one(instance),)
         self._writable = tuple(i for i, f in enumerate(self.fields) if f.prop not in READ_ONLY)
-        # load's loop reads plain tuples: (property, init name, exact types, a null gives the
-        # default, a date field, the field)
-        self._plan = tuple((f.prop, f.init, f.exact, f.null_is_default
-                            and f.default is not attrs.NOTHING, f.dates, f)
-                           for f in self.fields)
+        self._build = self._compile()
+        self._diff = self._compile_diff()
+        # every field holds str, int, float, bool, datetime or None as loaded: a snapshot
+        # needs no copies (a field with an attrs converter could hold anything)
+        self._plain = all(f.exact or f.dates for f in self.fields) and not any(
+            field.converter is not None for field in attrs.fields(cls))
+        self._forget_ref = self._forget  # one bound method for every instance's weak reference
         self.object_id = next((f for f in self.fields if f.prop == "objectId"), None)
-        self.has_dates = any(_dt.datetime in (f.kind, *typing.get_args(f.kind))
-                             for f in self.fields)
         # what each loaded instance was loaded with, by identity (attrs classes compare by
         # value and are unhashable); an entry goes when its instance is collected
-        self._by_instance: dict[int, tuple[weakref.ref[Any], tuple[Any, ...]]] = {}
+        self._by_instance: dict[int, _Loaded] = {}
 
     # -- reading ----------------------------------------------------------------------------
     def load(self, data: Mapping[str, Any]) -> Any:
         """An instance from a user's properties (a wire dict), remembered as loaded."""
-        kwargs: dict[str, Any] = {}
-        for prop, init, exact, null_is_default, dates, field in self._plan:
-            value = data.get(prop, _MISSING)
-            if type(value) in exact:  # the common case: nothing to convert
-                kwargs[init] = value
-                continue
-            if value is _MISSING or (value is None and null_is_default):
-                continue
-            if dates and type(value) is int:  # a date, as milliseconds
-                when = from_millis(value)
-                if type(when) is _dt.datetime:
-                    kwargs[init] = when
-                    continue
-            if isinstance(value, dict | list):
-                value = copy.deepcopy(value)  # the model's own, not the cached user's
-            try:
-                kwargs[field.init] = field.hook(value, field.kind)
-            except Exception as exc:  # cattrs and hooks raise many kinds
-                raise self._mismatch(field, type(value).__name__,
-                                     f"got {type(value).__name__}: {_short(value)}") from exc
         try:
-            instance = self.cls(**kwargs)
-        except Exception as exc:  # a field without a value, or the model's own validators
-            missing = next((f for f in self.fields if f.init not in kwargs
-                            and f.default is attrs.NOTHING), None)
-            if missing is not None:
-                raise self._mismatch(missing, "missing", "the server sent no value") from exc
+            instance = self._build(data)
+        except PropertyTypeMismatch:
+            raise
+        except Exception as exc:  # the model's own __init__: validators, converters...
             raise self._refused(exc, data) from exc
         self._remember(instance)
         return instance
+
+    def _compile(self) -> Any:
+        """``load``'s body written out for this class, with no loop (as attrs writes
+        ``__init__``): every property read at once, one ``type()`` test per value of a type
+        its field takes as it is, anything else through :meth:`_convert`, and ``__init__``
+        called with positional arguments where its signature allows."""
+        fields = self.fields
+        namespace: dict[str, Any] = {
+            "cls": self.cls, "MISSING": _MISSING, "OMIT": _OMIT, "UTC": _dt.timezone.utc,
+            "fromtimestamp": _dt.datetime.fromtimestamp, "FLOAT_EXACT": _FLOAT_EXACT_MS,
+            "PROPS": tuple(f.prop for f in fields)}
+        names = [f"v{i}" for i in range(len(fields))]
+        lines = ["def build(data):"]
+        if fields:  # subscripts, not one itemgetter: no tuple to allocate (and collect)
+            lines += ["    try:",
+                      *(f"        {name} = data[{field.prop!r}]"
+                        for field, name in zip(fields, names, strict=True)),
+                      "    except KeyError:  # a property the answer lacks",
+                      f"        {''.join(f'{name}, ' for name in names)}= "
+                      "[data.get(p, MISSING) for p in PROPS]"]
+        for i, (field, value) in enumerate(zip(fields, names, strict=True)):
+            namespace[f"convert{i}"] = functools.partial(self._convert, field)
+            namespace[f"exact{i}"] = field.exact
+            if field.dates:  # integer milliseconds, read inline; other forms: _convert
+                namespace[f"exact{i}"] = (_dt.datetime,) if field.null_is_default else \
+                    (_dt.datetime, type(None))
+                lines += [f"    if type({value}) is int and 0 <= {value} < FLOAT_EXACT:",
+                          f"        {value} = fromtimestamp({value} / 1000, UTC)",
+                          f"    elif type({value}) not in exact{i}:",
+                          f"        {value} = convert{i}({value})"]
+            elif field.exact:
+                lines += [f"    if type({value}) not in exact{i}:",
+                          f"        {value} = convert{i}({value})"]
+            else:
+                lines.append(f"    {value} = convert{i}({value})")
+        lines.append(f"    return cls({', '.join(self._arguments(names))})")
+        exec("\n".join(lines), namespace)  # noqa: S102 - the text is built from field names
+        return namespace["build"]
+
+    def _arguments(self, names: list[str]) -> list[str]:
+        """The ``__init__`` call's arguments: positional while the signature's parameters
+        follow the fields (a positional call binds fastest), then by keyword; a default made
+        from the instance itself (``Factory(takes_self=True)``) only when a value came."""
+        try:
+            parameters = inspect.signature(self.cls).parameters.values()
+        except (TypeError, ValueError):
+            parameters = []  # type: ignore[assignment]
+        positional = list(itertools.takewhile(
+            lambda p: p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD), parameters))
+        arguments: list[str] = []
+        maybe: list[str] = []
+        by_position = True
+        for index, (field, name) in enumerate(zip(self.fields, names, strict=True)):
+            default = field.default
+            if isinstance(default, attrs.Factory) and default.takes_self:  # type: ignore[arg-type]
+                maybe.append(f"**({{}} if {name} is OMIT else {{{field.init!r}: {name}}})")
+                by_position = False
+            elif by_position and index < len(positional) and positional[index].name == field.init:
+                arguments.append(name)
+            else:
+                by_position = False
+                arguments.append(f"{field.init}={name}")
+        return arguments + maybe
+
+    def _convert(self, field: _Field, value: Any) -> Any:
+        """One value that is not of a type its field takes as it is: a missing value or a
+        null gives the default, a date may be milliseconds, anything else goes through the
+        converter's hook; or PropertyTypeMismatch."""
+        if value is _MISSING or (value is None and field.null_is_default):
+            default = field.default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                return _OMIT if default.takes_self else default.factory()
+            if default is not attrs.NOTHING:
+                return default
+            if value is _MISSING:
+                raise self._mismatch(field, "missing", "the server sent no value")
+        if field.dates and type(value) is int:
+            when = from_millis(value)
+            if type(when) is _dt.datetime:
+                return when
+        if isinstance(value, dict | list):
+            value = copy.deepcopy(value)  # the model's own, not the cached user's
+        try:
+            return field.hook(value, field.kind)
+        except Exception as exc:  # cattrs and hooks raise many kinds
+            raise self._mismatch(field, type(value).__name__,
+                                 f"got {type(value).__name__}: {_short(value)}") from exc
 
     def _refused(self, exc: Exception, data: Mapping[str, Any]) -> PropertyTypeMismatch:
         """The model's __init__ (its validators, converters, __attrs_post_init__) refused the
@@ -250,6 +331,8 @@ class Codec:
 
     def _snapshot(self, instance: Any) -> tuple[Any, ...]:
         values: tuple[Any, ...] = self._values(instance)
+        if self._plain:
+            return values
         for value in values:
             if type(value) not in _IMMUTABLE_TYPES:  # a list, a dict...: keep a copy
                 return tuple(v if type(v) in _IMMUTABLE_TYPES else copy.deepcopy(v)
@@ -257,17 +340,18 @@ class Codec:
         return values
 
     def _remember(self, instance: Any) -> None:
-        key = id(instance)
         try:
-            ref = weakref.ref(instance, functools.partial(self._forget, key))
+            ref = _Loaded(instance, self._forget_ref)
         except TypeError:  # no __weakref__ slot: treated as never loaded
             return
-        self._by_instance[key] = (ref, self._snapshot(instance))
+        ref.key = key = id(instance)
+        ref.values = self._snapshot(instance)
+        self._by_instance[key] = ref
 
-    def _forget(self, key: int, ref: weakref.ref[Any]) -> None:
-        entry = self._by_instance.get(key)
-        if entry is not None and entry[0] is ref:
-            del self._by_instance[key]
+    def _forget(self, ref: _Loaded) -> None:
+        # the instance is gone; its id may already name a newer instance's entry
+        if self._by_instance.get(ref.key) is ref:
+            del self._by_instance[ref.key]
 
     # -- writing ----------------------------------------------------------------------------
     def object_id_of(self, instance: Any) -> str | None:
@@ -282,23 +366,48 @@ class Codec:
         checks them. An instance the library did not load (built by hand, or a copy made
         with ``attrs.evolve``) gives its fields that differ from their defaults. System
         properties are never included."""
-        entry = self._by_instance.get(id(instance))
-        loaded = entry[1] if entry is not None and entry[0]() is instance else None
-        values: tuple[Any, ...] = self._values(instance)
-        fields = self.fields
         out: dict[str, Any] = {}
-        for index in self._writable:
-            value = values[index]
-            field = fields[index]
-            if loaded is not None:
-                if _same(value, loaded[index]):
-                    continue
-            elif _same(value, field.default_value()):
-                continue
-            if not isinstance(value, _IMMUTABLE):
-                value = converter.unstructure(value)
-            out[field.prop] = check_value(field.prop, value)
+        self.diff(instance, out)
         return out
+
+    def diff(self, instance: Any, out: dict[str, Any]) -> bool:
+        """:meth:`changes`, put in ``out``; whether a datetime is among them (it needs
+        encoding)."""
+        entry = self._by_instance.get(id(instance))
+        if entry is not None and entry() is instance:
+            loaded = entry.values
+        else:
+            loaded = tuple(field.default_value() for field in self.fields)
+        return self._diff(instance, loaded, out)  # type: ignore[no-any-return]
+
+    def _compile_diff(self) -> Any:
+        """``diff``'s body written out for this class: one identity test per writable field
+        (a value not replaced since it was loaded is the very same object), and
+        :meth:`_changed` for a value that was. It puts the changes in ``out`` and says
+        whether one is a datetime; it allocates nothing when nothing changed."""
+        lines = ["def diff(instance, loaded, out):"]
+        if self.fields:
+            lines.append(f"    {''.join(f'b{i}, ' for i in range(len(self.fields)))}= loaded")
+        lines.append("    dated = False")
+        for i in self._writable:
+            lines += [f"    value = instance.{self.fields[i].attr}",
+                      f"    if value is not b{i} and changed({i}, value, b{i}, out):",
+                      "        dated = True"]
+        lines.append("    return dated")
+        namespace: dict[str, Any] = {"changed": self._changed}
+        exec("\n".join(lines), namespace)  # noqa: S102 - the text is built from field names
+        return namespace["diff"]
+
+    def _changed(self, index: int, value: Any, before: Any, out: dict[str, Any]) -> bool:
+        """Put field ``index``'s value in ``out`` when it differs from what it was (checked as
+        ``set_property`` checks it); whether it is a datetime."""
+        if _same(value, before):
+            return False
+        field = self.fields[index]
+        if not isinstance(value, _IMMUTABLE):
+            value = converter.unstructure(value)
+        out[field.prop] = value = check_value(field.prop, value)
+        return isinstance(value, _dt.datetime)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -309,6 +418,15 @@ def _same(a: Any, b: Any) -> bool:
 def codec(cls: type[Any]) -> Codec:
     """The codec of a model class (built once per class)."""
     return Codec(cls)
+
+
+def codec_of(instance: object, operation: str) -> Codec:
+    """The codec of a model instance's class, or a TypeError naming ``operation``."""
+    kind = type(instance)
+    if not attrs.has(kind):
+        raise TypeError(f"{operation} takes a BackendlessUser or an attrs model instance, "
+                        f"not {kind.__name__}")
+    return codec(kind)
 
 
 def from_wire(model: type[M], data: Mapping[str, Any]) -> M:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
-import attrs
 from attrs import AttrsInstance
 
 from . import logs, query, typed, wire
@@ -294,15 +292,15 @@ class AsyncUserService:
     @staticmethod
     def _as_user(instance: Any, operation: str) -> BackendlessUser:
         """A model instance as a BackendlessUser whose changes are the instance's changes."""
-        if not attrs.has(type(instance)):
-            raise TypeError(f"{operation} takes a BackendlessUser or an attrs model instance, "
-                            f"not {type(instance).__name__}")
-        object_id, changes = typed.changes(instance)  # checked as set_property checks
+        source = typed.codec_of(instance, operation)
+        object_id = source.object_id_of(instance)
+        changes: dict[str, Any] = {}
+        dated = source.diff(instance, changes)  # checked as set_property checks
         password = changes.pop("password", None)
         user = BackendlessUser._from_wire({} if object_id is None else {"objectId": object_id})
         user._props.update(changes)
         user._changed.update(changes)
-        user._dated = any(isinstance(value, _dt.datetime) for value in changes.values())
+        user._dated = dated
         if password is not None:
             user.password = password
         return user
@@ -563,20 +561,22 @@ class AsyncUserService:
         user has no objectId. A model instance (an attrs class) sends the fields changed since
         it was loaded and gives a new instance of its class (or of ``model``).
         """
+        if model is None and isinstance(user, BackendlessUser):  # the hot path: no model
+            return self._call(self._update(user, timeout), callback, timeout)
+        return self._call(self._update(user, timeout, model or type(user)), callback, timeout)
+
+    async def _update(self, user: Any, timeout: TimeoutArg,
+                      model: type[Any] | None = None) -> Any:
+        # One coroutine for both a BackendlessUser and a model instance (no wrapper frame, no
+        # intermediate BackendlessUser: the model's answer is built from the parsed body).
         if isinstance(user, BackendlessUser):
-            if model is None:
-                return self._call(self._update(user, timeout), callback, timeout)
-            return self._call(self._modelled(self._update(user, timeout), model), callback, timeout)
-        return self._call(self._update_model(user, model or type(user), timeout), callback, timeout)
-
-    async def _update_model(self, instance: Any, model: type[M], timeout: TimeoutArg) -> M:
-        user = await self._update(self._as_user(instance, "update"), timeout)
-        return typed.from_wire(model, user._props)
-
-    async def _update(self, user: BackendlessUser, timeout: TimeoutArg) -> BackendlessUser:
-        if not isinstance(user, BackendlessUser):
-            raise TypeError(f"update takes a BackendlessUser, not {type(user).__name__}")
-        object_id = user.object_id
+            instance = source = None
+            object_id = user.object_id
+        else:
+            instance, source = user, typed.codec_of(user, "update")
+            object_id = source.object_id_of(instance)
+            changes: dict[str, Any] = {}
+            has_dates = source.diff(instance, changes)  # checked as set_property checks
         if object_id is None:
             raise ConfigurationError(
                 "update needs a user with an objectId: use the user that login, register or "
@@ -588,9 +588,17 @@ class AsyncUserService:
             raise await self._refused(UserNotLoggedIn(
                 "User not logged in or wrong user id: log in before updating",
                 operation=refused.operation, route=refused.log_route), refused)
-        changes = user._changes()
+        if source is None:
+            changes = user._changes()
+            has_dates = user._dated
+        else:
+            password = changes.pop("password", None)
+            if password is not None:  # sent once, as a Secret (a model field holds no secret)
+                if not isinstance(password, str):
+                    raise TypeError("the password must be a string")
+                changes["password"] = secret(password)
         types = self._types
-        if user._dated:
+        if has_dates:
             sent, dated = types.encode(changes)
             request = wire.update(object_id, changes, wire.dumps(sent))
         else:
@@ -617,18 +625,25 @@ class AsyncUserService:
         current = state.user
         if current is not None and current is not user and current.object_id == object_id:
             current._merge_answer(dict(data), {})
-        user._merge_answer(data, changes)
-        if user._password is not None and user._password is changes.get("password"):
-            user._password = None
-        if dated is not None and not user._changed:
-            user._dated = False
+        if source is None:
+            user._merge_answer(data, changes)
+            if user._password is not None and user._password is changes.get("password"):
+                user._password = None
+            if dated is not None and not user._changed:
+                user._dated = False
         if outcome is not None:
             await self._emit(UserUpdated(operation=request.operation, route=request.log_route,
                                          object_id=object_id,
                                          changed=request.changed,
                                          attempt=outcome.attempt,
                                          duration_ms=outcome.duration_ms))
-        return user
+        if model is None:
+            return user
+        if source is None:
+            return typed.from_wire(model, user._props)
+        data.pop(USER_TOKEN_KEY, None)
+        data.pop("password", None)
+        return source.load(data) if model is type(instance) else typed.from_wire(model, data)
 
     # -- the rest of the contract ---------------------------------------------------------------
     @overload
