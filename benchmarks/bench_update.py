@@ -223,6 +223,25 @@ async def drive(call: Callable[[int, int], Awaitable[Any]], concurrency: int, co
     await asyncio.gather(*(run(w) for w in range(concurrency)))
 
 
+def model_class() -> type[Any]:
+    """The typed model of the ``update+model`` row: nine of the answer's properties."""
+    import attrs
+
+    @attrs.define
+    class Profile:
+        objectId: str | None = None
+        email: str | None = None
+        name: str | None = None
+        phoneNumber: str | None = None
+        age: int = 0
+        newsletter: bool = False
+        city: str | None = None
+        created: dt.datetime | None = None
+        updated: dt.datetime | None = None
+
+    return Profile
+
+
 async def async_client(variant: str, base_url: str, concurrency: int,
                        setup_only: bool = False) -> tuple[Callable[[int, int], Awaitable[Any]],
                                                           Callable[[], Awaitable[None]], Any]:
@@ -270,23 +289,10 @@ async def async_client(variant: str, base_url: str, concurrency: int,
         return with_callback, close_callback, app
 
     if base == "update+model":
-        import attrs
-
         from backendless_aio import typed
 
-        @attrs.define
-        class Profile:
-            objectId: str | None = None
-            email: str | None = None
-            name: str | None = None
-            phoneNumber: str | None = None
-            age: int = 0
-            newsletter: bool = False
-            city: str | None = None
-            created: dt.datetime | None = None
-            updated: dt.datetime | None = None
-
-        profiles = [typed.from_wire(Profile, dict(FULL_USER)) for _ in range(concurrency)]
+        profile_class = model_class()
+        profiles = [typed.from_wire(profile_class, dict(FULL_USER)) for _ in range(concurrency)]
 
         async def update_model(w: int, i: int) -> Any:
             profile = profiles[w]

@@ -204,8 +204,9 @@ async def fake_session_path(number: int = 20000) -> None:
     """The whole update path over a stand-in for aiohttp that answers at once: the library's
     own Python work per update, without I/O and without aiohttp (best of 3 runs)."""
     import orjson
+    from bench_update import model_class
 
-    from backendless_aio import Backendless, BackendlessUser, wire
+    from backendless_aio import Backendless, BackendlessUser, typed, wire
 
     class Response:
         status = 200
@@ -251,10 +252,20 @@ async def fake_session_path(number: int = 20000) -> None:
         user.set_property("phoneNumber", str(i))
         return await scope.update(user)
 
+    profile_class = model_class()
+    profiles = [typed.from_wire(profile_class, dict(FULL_USER))]
+
+    async def with_model(i: int) -> Any:
+        profile = profiles[0]
+        profile.phoneNumber = str(i)
+        profiles[0] = await scope.update(profile)
+        return profiles[0]
+
     rungs = {"stand-in request + orjson.loads (the I/O-free floor)": bare,
              "+ wire.update + Transport.send": via_transport,
              "+ AsyncUserService._update": users_layer,
-             "+ Call: scope.update(user)": full}
+             "+ Call: scope.update(user)": full,
+             "scope.update(profile), a typed model instead": with_model}
     best = dict.fromkeys(rungs, float("inf"))
     for _ in range(3):
         for label, rung in rungs.items():
@@ -274,6 +285,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="update",
                         help="update, update+jsonlog or callback (default update)")
+    parser.add_argument("--base", default="raw-aiohttp",
+                        help="the variant to compare with (default raw-aiohttp; e.g. update, "
+                             "to see what --variant update+model adds)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--warmup", type=int, default=2000)
@@ -301,7 +315,7 @@ def main() -> int:
     results = {}
     try:
         url = f"http://127.0.0.1:{server.address}"
-        for variant in ("raw-aiohttp", args.variant):  # each in a fresh process
+        for variant in (args.base, args.variant):  # each in a fresh process
             done = subprocess.run(
                 [sys.executable, __file__, "--only", variant, "--url", url,
                  "--concurrency", str(args.concurrency), "--n", str(args.n),
@@ -312,8 +326,8 @@ def main() -> int:
             results[variant] = json.loads(last)
     finally:
         server.stop()
-    base, lib = results["raw-aiohttp"], results[args.variant]
-    print(f"\n== {args.variant} minus raw-aiohttp, by package (cProfile us/call)")
+    base, lib = results[args.base], results[args.variant]
+    print(f"\n== {args.variant} minus {args.base}, by package (cProfile us/call)")
     labels = set(base["groups"]) | set(lib["groups"])
     diffs = {g: (lib["groups"].get(g, 0.0) - base["groups"].get(g, 0.0)) / args.n * 1e6
              for g in labels}
@@ -323,11 +337,11 @@ def main() -> int:
     names = set(base["functions"]) | set(lib["functions"])
     fdiffs = {f: (lib["functions"].get(f, 0.0) - base["functions"].get(f, 0.0)) / args.n * 1e6
               for f in names}
-    print(f"\n== functions costing {args.variant} more than raw-aiohttp (cProfile us/call)")
+    print(f"\n== functions costing {args.variant} more than {args.base} (cProfile us/call)")
     for name in sorted(names, key=lambda f: -fdiffs[f])[:args.top]:
         if fdiffs[name] > 0.2:
             print(f"  {fdiffs[name]:+6.2f}  {name}")
-    print(f"\n== functions costing raw-aiohttp more than {args.variant} (cProfile us/call)")
+    print(f"\n== functions costing {args.base} more than {args.variant} (cProfile us/call)")
     for name in sorted(names, key=lambda f: fdiffs[f])[:args.top]:
         if fdiffs[name] < -0.2:
             print(f"  {fdiffs[name]:+6.2f}  {name}")
