@@ -16,7 +16,14 @@ gives the field's default (every column of the table comes back, unset ones as n
 
 Each instance built here remembers the values it was loaded with, so that ``changes`` gives
 only the fields changed since. For :mod:`users` (and later queries): :func:`from_wire` and
-:func:`changes`, the two helpers an operation needs.
+:func:`changes`, the two helpers an operation needs, and :func:`codec_of` for the update path,
+which reads a model's answer straight from the parsed body.
+
+A :class:`Codec` writes out, once per class, the two functions that run on every call (the
+reader of an answer and the change finder), as attrs writes ``__init__``: no loop over the
+fields, no tuple per call, ``__init__`` called positionally where its signature allows. The
+rules they follow are the slow paths' (``_convert`` and ``_changed``), which they call for any
+value that is not of a type its field takes as it is.
 """
 
 from __future__ import annotations
@@ -221,9 +228,10 @@ class Codec:
 
     def _compile(self) -> Any:
         """``load``'s body written out for this class, with no loop (as attrs writes
-        ``__init__``): every property read at once, one ``type()`` test per value of a type
-        its field takes as it is, anything else through :meth:`_convert`, and ``__init__``
-        called with positional arguments where its signature allows."""
+        ``__init__``): one subscript per property (a missing one: every property read with
+        ``get``), one ``type()`` test per value of a type its field takes as it is, anything
+        else through :meth:`_convert`, and ``__init__`` called with positional arguments
+        where its signature allows."""
         fields = self.fields
         namespace: dict[str, Any] = {
             "cls": self.cls, "MISSING": _MISSING, "OMIT": _OMIT, "UTC": _dt.timezone.utc,
