@@ -8,12 +8,19 @@ from types import MappingProxyType
 from typing import Any
 
 from ._codes import DATE_KEYS, USER_TOKEN_KEY
-from ._secret import secret
+from ._secret import Secret, secret
 from .values import READ_ONLY, check_value, from_millis, to_millis
 
 __all__ = ["BackendlessUser", "from_millis", "to_millis"]
 
 _PASSWORD = "password"
+
+
+def password_value(value: Any) -> Secret | None:
+    """A password as the library holds it (a Secret), None, or a TypeError."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError("the password must be a string")
+    return None if value is None else secret(value)
 
 
 class BackendlessUser:
@@ -108,9 +115,7 @@ class BackendlessUser:
         if key in READ_ONLY:
             raise ValueError(f"{key!r} is a system property, set by the server: it is read-only")
         if key == _PASSWORD:
-            if value is not None and not isinstance(value, str):
-                raise TypeError("the password must be a string")
-            self._password = None if value is None else secret(value)
+            self._password = password_value(value)
             return
         if key == USER_TOKEN_KEY:
             raise ValueError("the user token is not a property; it lives in the session")

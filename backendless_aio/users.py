@@ -35,7 +35,7 @@ from .events import (
     UserRegistered,
     UserUpdated,
 )
-from .models import BackendlessUser
+from .models import BackendlessUser, password_value
 from .sessions import SessionState, SessionStore, StoredSession
 from .transport import Outcome, Transport
 from .values import PropertyTypes
@@ -592,11 +592,9 @@ class AsyncUserService:
             changes = user._changes()
             has_dates = user._dated
         else:
-            password = changes.pop("password", None)
+            password = password_value(changes.pop("password", None))
             if password is not None:  # sent once, as a Secret (a model field holds no secret)
-                if not isinstance(password, str):
-                    raise TypeError("the password must be a string")
-                changes["password"] = secret(password)
+                changes["password"] = password
         types = self._types
         if has_dates:
             sent, dated = types.encode(changes)

@@ -38,11 +38,8 @@ READ_ONLY: Final = SYSTEM_KEYS - {"user-token"}
 _ALWAYS_KNOWN: Final = frozenset({*SYSTEM_KEYS, "email", "name", "blUserLocale", "password"})
 
 _UTC: Final = _dt.timezone.utc
-EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _MS: Final = _dt.timedelta(milliseconds=1)
-#: The integer milliseconds a datetime can hold (years 1 to 9999): what from_millis reads.
-LOWEST_MS: Final = -((EPOCH - _dt.datetime.min.replace(tzinfo=_UTC)) // _MS)
-HIGHEST_MS: Final = (_dt.datetime.max.replace(tzinfo=_UTC) - EPOCH) // _MS
 
 
 def to_millis(value: _dt.datetime | _dt.date) -> int:
@@ -51,14 +48,16 @@ def to_millis(value: _dt.datetime | _dt.date) -> int:
         value = _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
     elif value.tzinfo is None:
         value = value.replace(tzinfo=_UTC)
-    return (value - EPOCH) // _MS
+    return (value - _EPOCH) // _MS
 
 
 def from_millis(value: Any) -> Any:
     """Integer milliseconds as an aware UTC datetime; anything else is returned as it is."""
-    if isinstance(value, int) and not isinstance(value, bool) and \
-            LOWEST_MS <= value <= HIGHEST_MS:
-        return EPOCH + _dt.timedelta(milliseconds=value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return _EPOCH + _dt.timedelta(milliseconds=value)
+        except OverflowError:
+            return value
     return value
 
 
