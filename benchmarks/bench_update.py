@@ -68,7 +68,7 @@ GOALS = {
 }
 CLIENT_CPU = 0
 SERVER_CPU = 1
-FULL = {"n": 20000, "warmup": 2000, "repeat": 5, "emulator_n": 5000, "emulator_repeat": 3,
+FULL = {"n": 20000, "warmup": 2000, "repeat": 9, "emulator_n": 5000, "emulator_repeat": 3,
         "soak_n": 100_000}
 QUICK = {"n": 1000, "warmup": 300, "repeat": 1, "emulator_n": 300, "emulator_repeat": 1,
          "soak_n": 5000}
