@@ -155,8 +155,19 @@ class Window:
         if i % self.step == 0:
             self.marks.append(cpu_seconds())
 
+    def _gc_event(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.gc_started = time.perf_counter()
+        else:
+            self.gc_passes[info["generation"]] += 1
+            self.gc_seconds += time.perf_counter() - self.gc_started
+
     def __enter__(self) -> Window:
         gc.collect()
+        self.gc_passes = [0, 0, 0]
+        self.gc_seconds = 0.0
+        self.gc_started = 0.0
+        gc.callbacks.append(self._gc_event)
         self.server0 = process_cpu_seconds(self.server_pid)
         self.user_sys0 = user_sys_seconds()
         self.cpu0 = cpu_seconds()
@@ -165,6 +176,7 @@ class Window:
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall0
+        gc.callbacks.remove(self._gc_event)
         end = cpu_seconds()
         self.cpu = end - self.cpu0
         user, system = user_sys_seconds()
@@ -188,6 +200,8 @@ class Window:
             "cpu_us": self.cpu / n * 1e6,
             "user_us": self.user / n * 1e6,
             "sys_us": self.sys / n * 1e6,
+            "gc_passes": self.gc_passes,
+            "gc_us": self.gc_seconds / n * 1e6,
             "cpu_us_slices": slices,
             "cpu_us_median_slice": statistics.median(slices) if slices else self.cpu / n * 1e6,
             "calls_s": n / self.wall,
@@ -472,6 +486,9 @@ def serve_emulator(args: argparse.Namespace) -> int:
 
 def worker_main(args: argparse.Namespace) -> int:
     pin(args.cpu)
+    threshold = os.environ.get("BENCH_GC_THRESHOLD")
+    if threshold:  # --gc-threshold: what an application may set (the library never does)
+        gc.set_threshold(int(threshold), *gc.get_threshold()[1:])
     what_if = os.environ.get("BENCH_WHAT_IF")
     if what_if and args.variant not in ("raw-aiohttp", "raw-aiohttp@uvloop", "requests",
                                         "emulator"):
@@ -707,6 +724,8 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int], list[dict[str, 
         "fresh process",
         *([f"- **what-if run**: whatif.py prototypes `{args.what_if}` applied to the library "
             "rows (not the library as it is)"] if args.what_if else []),
+        *([f"- the client workers ran `gc.set_threshold({args.gc_threshold})`"]
+          if args.gc_threshold is not None else []),
         "- CPU µs/call: client user+sys CPU over the whole measured window / N; "
         "\"slice\": the run's median over 10 consecutive slices of N/10 calls (robust to a "
         "disturbed slice). Ratios: to raw-aiohttp at the same concurrency (blocking: to "
@@ -752,6 +771,16 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int], list[dict[str, 
             f"| {row['user_us']:.1f} / {row['sys_us']:.1f} | {goal} | {row['calls_s']:.0f} "
             f"| {row['peak_rss_mb']:.1f} "
             f"| {100 * row['server_busy']:.0f}% |")
+    collected = [(key, [r for r in runs[key] if "gc_passes" in r]) for key in keys]
+    if any(results for _, results in collected):
+        lines += ["", "| variant | conc. | gen-0 passes (min-max) | GC µs/call (min-max) |",
+                  "|---|---:|---:|---:|"]
+        for (variant, conc), results in collected:
+            if results:
+                passes = [r["gc_passes"][0] for r in results]
+                spent = [r["gc_us"] for r in results]
+                lines.append(f"| {variant} | {conc} | {min(passes)}-{max(passes)} "
+                             f"| {_median(spent):.2f} ({min(spent):.2f}-{max(spent):.2f}) |")
     if emulator_runs:
         rate = _median(r["calls_s"] for r in emulator_runs)
         busy = _median(r["server_busy"] or 0 for r in emulator_runs)
@@ -839,6 +868,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json-out", metavar="FILE", help="also write every run's numbers")
     parser.add_argument("--library-tree", action="store_true",
                         help="measure the working tree's backendless_aio, not a snapshot of HEAD")
+    parser.add_argument("--gc-threshold", type=int, default=None, metavar="N",
+                        help="in the client workers, gc.set_threshold(N) (the first threshold): "
+                             "what an application with many requests in flight may choose")
     parser.add_argument("--what-if", metavar="NAMES", default="",
                         help="apply whatif.py's prototypes to the library rows ('all' or names)")
     # internal roles
@@ -872,6 +904,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
     if others_busy():
         print("warning: pytest is running: other work may skew the numbers", file=sys.stderr)
+    if args.gc_threshold is not None:
+        os.environ["BENCH_GC_THRESHOLD"] = str(args.gc_threshold)  # read by the workers
+    else:
+        os.environ.pop("BENCH_GC_THRESHOLD", None)
     if args.what_if:
         os.environ["BENCH_WHAT_IF"] = args.what_if  # read by the workers
     else:
