@@ -160,11 +160,13 @@ class Window:
             self.gc_started = time.perf_counter()
         else:
             self.gc_passes[info["generation"]] += 1
+            self.gc_collected[info["generation"]] += info["collected"]
             self.gc_seconds += time.perf_counter() - self.gc_started
 
     def __enter__(self) -> Window:
         gc.collect()
         self.gc_passes = [0, 0, 0]
+        self.gc_collected = [0, 0, 0]  # unreachable objects the passes found, per generation
         self.gc_seconds = 0.0
         self.gc_started = 0.0
         gc.callbacks.append(self._gc_event)
@@ -201,6 +203,7 @@ class Window:
             "user_us": self.user / n * 1e6,
             "sys_us": self.sys / n * 1e6,
             "gc_passes": self.gc_passes,
+            "gc_collected": self.gc_collected,
             "gc_us": self.gc_seconds / n * 1e6,
             "cpu_us_slices": slices,
             "cpu_us_median_slice": statistics.median(slices) if slices else self.cpu / n * 1e6,
@@ -773,14 +776,17 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int], list[dict[str, 
             f"| {100 * row['server_busy']:.0f}% |")
     collected = [(key, [r for r in runs[key] if "gc_passes" in r]) for key in keys]
     if any(results for _, results in collected):
-        lines += ["", "| variant | conc. | gen-0 passes (min-max) | GC µs/call (min-max) |",
-                  "|---|---:|---:|---:|"]
+        lines += ["", "| variant | conc. | gen-0 passes (min-max) | GC µs/call (min-max) "
+                  "| garbage found, gen 0 / 1 / 2 (all runs) |", "|---|---:|---:|---:|---:|"]
         for (variant, conc), results in collected:
             if results:
                 passes = [r["gc_passes"][0] for r in results]
                 spent = [r["gc_us"] for r in results]
+                found = [sum(r.get("gc_collected", (0, 0, 0))[g] for r in results)
+                         for g in range(3)]
                 lines.append(f"| {variant} | {conc} | {min(passes)}-{max(passes)} "
-                             f"| {_median(spent):.2f} ({min(spent):.2f}-{max(spent):.2f}) |")
+                             f"| {_median(spent):.2f} ({min(spent):.2f}-{max(spent):.2f}) "
+                             f"| {found[0]} / {found[1]} / {found[2]} |")
     if emulator_runs:
         rate = _median(r["calls_s"] for r in emulator_runs)
         busy = _median(r["server_busy"] or 0 for r in emulator_runs)
